@@ -1,0 +1,29 @@
+"""The implementations of the image API contract that the shared suite runs against.
+
+Each factory builds a ready aiohttp application for one implementation, configured for tests
+(no artificial delay, storage under tmp_path). The contract suite is the same for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+
+def legacy_app(tmp_path: Path) -> web.Application:
+    from legacy_stub.app import create_app
+    from legacy_stub.settings import Settings
+
+    return create_app(Settings(image_delay_s=0.0))
+
+
+def imageservice_app(tmp_path: Path) -> web.Application:
+    raise NotImplementedError("filled in by the image service issue")
+
+
+IMPLEMENTATIONS: dict[str, Callable[[Path], web.Application]] = {
+    "legacy": legacy_app,
+    "imageservice": imageservice_app,
+}
