@@ -92,4 +92,7 @@ def parse_generate_request(payload: object) -> GenerateParams:
         raise InvalidRequest("", "the body must be a JSON object")
     validate("GenerateRequest", payload)
     # bool is an int subclass in Python but not in JSON Schema; jsonschema already refuses it.
-    return GenerateParams(prompt=payload["prompt"], n=payload.get("n", 1), size=payload.get("size", "1024x1024"))
+    # JSON Schema counts 2.0 as an integer, so int() it: callers get the int the dataclass promises.
+    return GenerateParams(
+        prompt=payload["prompt"], n=int(payload.get("n", 1)), size=payload.get("size", "1024x1024")
+    )
