@@ -1,0 +1,120 @@
+"""The proxy's command line: serve | validate | show. The only place that reads argv and env.
+
+  strangler-proxy serve --config routes.yaml [--host 0.0.0.0] [--port 8080]
+                        [--admin-host 127.0.0.1] [--admin-port 8089] [--log-level INFO]
+  strangler-proxy validate routes.yaml     exit 0 + one-line summary, or exit 1 + every error
+  strangler-proxy show routes.yaml [--format yaml|json]   the config with every default filled in
+
+The admin token comes from STRANGLER_ADMIN_TOKEN, or from the file named by
+STRANGLER_ADMIN_TOKEN_FILE (a mounted secret); never from argv, where `ps` would show it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from proxy.config import Config, ConfigError, load_config
+from strangler_common.logs import configure_logging
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def summary(path: str, config: Config) -> str:
+    """'routes.yaml: OK — 1 route, 2 upstreams, images 25%'."""
+    parts = [_count(len(config.routes), "route"), _count(len(config.upstreams), "upstream")]
+    for route in config.routes:
+        if route.rollout is not None:
+            parts.append(f"{route.name} {route.rollout.percent:g}%")
+        else:
+            parts.append(f"{route.name} → {route.primary}")
+    return f"{path}: OK — " + ", ".join(parts)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="strangler-proxy", description="The strangler-fig reverse proxy.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the proxy and its admin listener")
+    serve.add_argument("--config", required=True, help="path to routes.yaml")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--admin-host", default="127.0.0.1")
+    serve.add_argument("--admin-port", type=int, default=8089)
+    serve.add_argument("--log-level", default="INFO", type=str.upper,
+                       choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    validate = commands.add_parser("validate", help="check a routes.yaml; exit 1 listing every error")
+    validate.add_argument("path")
+    show = commands.add_parser("show", help="print a routes.yaml with every default filled in")
+    show.add_argument("path")
+    show.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    return parser
+
+
+def admin_token(environ: dict[str, str] | os._Environ[str]) -> str | None:
+    """STRANGLER_ADMIN_TOKEN, or the contents of STRANGLER_ADMIN_TOKEN_FILE; None when neither is set."""
+    token, token_file = environ.get("STRANGLER_ADMIN_TOKEN"), environ.get("STRANGLER_ADMIN_TOKEN_FILE")
+    if token and token_file:
+        raise SystemExit("set STRANGLER_ADMIN_TOKEN or STRANGLER_ADMIN_TOKEN_FILE, not both")
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SystemExit(f"cannot read STRANGLER_ADMIN_TOKEN_FILE: {exc.strerror or exc}") from None
+        if not token:
+            raise SystemExit("STRANGLER_ADMIN_TOKEN_FILE is empty")
+    return token or None
+
+
+def _print_errors(error: ConfigError) -> int:
+    for line in error.errors:
+        print(line, file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here: validate and show must work without the I/O side (and its imports).
+    # importlib keeps mypy independent of server.py, which another part of the tree owns.
+    server = importlib.import_module("proxy.server")
+
+    token = admin_token(os.environ)
+    configure_logging("proxy", level=args.log_level)
+    try:
+        server.serve(config_path=args.config, host=args.host, port=args.port,
+                     admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token)
+    except ConfigError as error:
+        return _print_errors(error)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    try:
+        loaded = load_config(args.path)
+    except ConfigError as error:
+        return _print_errors(error)
+    if args.command == "validate":
+        print(summary(args.path, loaded.config))
+        return EXIT_OK
+    data = loaded.config.model_dump(mode="json", by_alias=True)
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The routing decision: which route a request belongs to and which upstream serves it.
+
+Owns: RequestFacts (what the I/O side tells us about a request), Decision, compile_routes()
+(Config -> RouteTable, once per load) and decide(). Pure: no I/O, no clock, no randomness;
+the same facts and table always give the same decision.
+
+Within a route: flags in order, first match wins (reason "flag"); then the sticky key (first
+source present) picks a bucket, and bucket < percent * 100 goes to the candidate (reason
+"percent"); with no key at all, on_missing_key decides (reason "missing_key"): primary,
+candidate, or random, which hashes the request id so one request always gets one answer and
+`percent` of keyless requests reach the candidate. (on_missing_key: candidate sends keyless
+requests to the candidate even at 0 %: the operator asked for exactly that.) A route without
+rollout sends everything (flags aside) to its primary with reason None.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
+from types import MappingProxyType
+from typing import Literal
+
+from proxy.bucketing import bucket, threshold
+from proxy.config import Config, Limits, Route
+from proxy.rules import FlagRule, KeySource, Methods, PathPrefix, PathRegex
+
+Role = Literal["primary", "candidate", "default"]
+Reason = Literal["flag", "percent", "missing_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    method: str
+    path: str  # normalized (paths.normalize_path)
+    headers: Mapping[str, str]  # case-insensitive, e.g. aiohttp's CIMultiDictProxy
+    cookies: Mapping[str, str]
+    query: Mapping[str, str]
+    client_ip: str  # clientip.resolve_client_ip; "" when unknown
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    route: str  # route name or "default"
+    upstream: str  # upstream name to call
+    role: Role = "default"
+    reason: Reason | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamSpec:
+    name: str
+    url: str  # scheme://host[:port], no trailing slash
+    connect_timeout_s: float
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    name: str
+    primary: str
+    candidate: str | None
+    percent: float  # 0 when the route has no rollout
+    path: PathPrefix | PathRegex
+    methods: Methods
+    flags: tuple[FlagRule, ...] = ()
+    sticky_key: tuple[KeySource, ...] = ()
+    on_missing_key: Literal["primary", "candidate", "random"] = "primary"
+    salt: str = ""
+    has_rollout: bool = False
+    threshold: int = field(init=False)  # basis points below which a bucket goes to the candidate
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threshold", threshold(self.percent))
+
+    def matches(self, facts: RequestFacts) -> bool:
+        return self.methods(facts.method) and self.path(facts.path)
+
+    def decide(self, facts: RequestFacts) -> Decision:
+        for flag in self.flags:
+            if flag(facts):
+                return self._to(flag.use, "flag")
+        if not self.has_rollout or self.candidate is None:
+            return Decision(route=self.name, upstream=self.primary, role="primary", reason=None)
+        for source in self.sticky_key:
+            key = source.read(facts)
+            if key is not None:
+                return self._to(self._side(key), "percent")
+        if self.on_missing_key == "random":
+            return self._to(self._side(facts.request_id), "missing_key")
+        return self._to("candidate" if self.on_missing_key == "candidate" else "primary", "missing_key")
+
+    def _side(self, key: str) -> Literal["primary", "candidate"]:
+        return "candidate" if bucket(key, salt=self.salt) < self.threshold else "primary"
+
+    def _to(self, role: Literal["primary", "candidate"], reason: Reason) -> Decision:
+        if role == "candidate" and self.candidate is not None:
+            return Decision(route=self.name, upstream=self.candidate, role="candidate", reason=reason)
+        return Decision(route=self.name, upstream=self.primary, role="primary", reason=reason)
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    routes: tuple[CompiledRoute, ...]
+    upstreams: Mapping[str, UpstreamSpec]
+    default_upstream: str
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
+    limits: Limits
+
+    def route(self, name: str) -> CompiledRoute | None:
+        return next((route for route in self.routes if route.name == name), None)
+
+
+def compile_route(route: Route) -> CompiledRoute:
+    match = route.match
+    path: PathPrefix | PathRegex
+    if match.path_prefix is not None:
+        path = PathPrefix(match.path_prefix)
+    else:
+        path = PathRegex(re.compile(match.path_regex or ""))
+    rollout = route.rollout
+    return CompiledRoute(
+        name=route.name,
+        primary=route.primary,
+        candidate=route.candidate,
+        percent=rollout.percent if rollout else 0.0,
+        path=path,
+        methods=Methods(frozenset(match.methods) if match.methods is not None else None),
+        flags=tuple(FlagRule(KeySource.parse(f"{kind}:{name}"), frozenset(flag.values), flag.use)
+                    for flag in route.flags for kind, name in [flag.source]),
+        sticky_key=tuple(KeySource.parse(spec) for spec in rollout.sticky_key) if rollout else (),
+        on_missing_key=rollout.on_missing_key if rollout else "primary",
+        salt=(rollout.salt or route.name) if rollout else route.name,
+        has_rollout=rollout is not None,
+    )
+
+
+def compile_routes(config: Config) -> RouteTable:
+    """Everything that can be prepared is prepared here, once per load, never per request."""
+    upstreams = {
+        name: UpstreamSpec(name=name, url=spec.url, connect_timeout_s=spec.connect_timeout_s,
+                           timeout_s=spec.timeout_s)
+        for name, spec in config.upstreams.items()
+    }
+    return RouteTable(
+        routes=tuple(compile_route(route) for route in config.routes),
+        upstreams=MappingProxyType(upstreams),
+        default_upstream=config.default_upstream,
+        trusted_proxies=tuple(ipaddress.ip_network(cidr) for cidr in config.trusted_proxies),
+        limits=config.limits,
+    )
+
+
+def decide(table: RouteTable, facts: RequestFacts) -> Decision:
+    """First matching route wins; unmatched requests go to the default upstream."""
+    for route in table.routes:
+        if route.matches(facts):
+            return route.decide(facts)
+    return Decision(route="default", upstream=table.default_upstream, role="default", reason=None)

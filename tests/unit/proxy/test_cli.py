@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from proxy.__main__ import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+BROKEN = """\
+version: 1
+upstreams:
+  legacy: {url: "http://127.0.0.1:8081"}
+default_upstream: legacy
+routes:
+  - name: images
+    match: {path_prefix: /api/images}
+    primary: legacy
+    candidate: legacy
+    rollout:
+      percent: 140
+      on_missing_key: yes
+"""
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "proxy", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, check=False)
+
+
+def test_validate_accepts_the_shipped_routes_yaml_with_a_one_line_summary() -> None:
+    result = run_cli("validate", "routes.yaml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "routes.yaml: OK — 1 route, 2 upstreams, images 10%\n"
+
+
+def test_validate_lists_every_error_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(BROKEN)
+    result = run_cli("validate", "routes.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "routes.yaml:11: routes[0].rollout.percent: must be between 0 and 100",
+        "routes.yaml:12: routes[0].rollout.on_missing_key: "
+        "must be 'primary', 'candidate' or 'random' (got 'yes')",
+    ]
+
+
+def test_validate_names_the_file_as_it_was_given(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(BROKEN)
+    result = run_cli("validate", str(tmp_path / "routes.yaml"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0].startswith(f"{tmp_path / 'routes.yaml'}:11: ")
+
+
+def test_validate_of_a_missing_file_exits_1(tmp_path: Path) -> None:
+    result = run_cli("validate", "nope.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "nope.yaml:1: (file): cannot read: No such file or directory\n"
+
+
+def test_a_usage_error_exits_2() -> None:
+    assert run_cli("validate").returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_show_prints_the_config_with_defaults_filled_in(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", str(REPO / "routes.yaml"), "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["upstreams"]["legacy"] == {
+        "url": "http://127.0.0.1:8081", "connect_timeout_s": 2.0, "timeout_s": 60.0}
+    assert shown["routes"][0]["rollout"]["salt"] == "images"
+    assert shown["routes"][0]["flags"][2]["in"] == ["alice", "bob"]
+
+
+def test_show_as_yaml_round_trips_through_the_validator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["show", str(REPO / "routes.yaml")]) == 0
+    out = capsys.readouterr().out
+    (tmp_path / "shown.yaml").write_text(out)
+    assert main(["validate", str(tmp_path / "shown.yaml")]) == 0
+    assert yaml.safe_load(out)["routes"][0]["rollout"]["percent"] == 10
+
+
+def test_validate_summarises_several_routes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(BROKEN.replace("percent: 140", "percent: 12.5").replace("on_missing_key: yes", "salt: s")
+                    + "  - {name: static, match: {path_prefix: /static}, primary: legacy}\n")
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: OK — 2 routes, 1 upstream, images 12.5%, static → legacy\n"
+
+
+@pytest.fixture(autouse=True)
+def _no_global_logging_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    # configure_logging rewires the root logger of this process; the tests here only need argv handling.
+    monkeypatch.setattr("proxy.__main__.configure_logging", lambda *args, **kwargs: None)
+
+
+def fake_server(calls: list[dict[str, Any]]) -> types.ModuleType:
+    module = types.ModuleType("proxy.server")
+    module.serve = lambda **kwargs: calls.append(kwargs)  # type: ignore[attr-defined]
+    return module
+
+
+def test_serve_passes_its_options_and_the_admin_token_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    monkeypatch.setenv("STRANGLER_ADMIN_TOKEN", "s3cret")
+    monkeypatch.delenv("STRANGLER_ADMIN_TOKEN_FILE", raising=False)
+    assert main(["serve", "--config", "routes.yaml", "--port", "9000", "--log-level", "WARNING"]) == 0
+    assert calls == [{"config_path": "routes.yaml", "host": "0.0.0.0", "port": 9000,
+                      "admin_host": "127.0.0.1", "admin_port": 8089, "admin_token": "s3cret"}]
+
+
+def test_serve_reads_the_admin_token_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    (tmp_path / "token").write_text("from-file\n")
+    monkeypatch.delenv("STRANGLER_ADMIN_TOKEN", raising=False)
+    monkeypatch.setenv("STRANGLER_ADMIN_TOKEN_FILE", str(tmp_path / "token"))
+    assert main(["serve", "--config", "r.yaml", "--host", "127.0.0.1", "--admin-port", "0"]) == 0
+    assert calls[0]["admin_token"] == "from-file"
+    assert calls[0]["admin_port"] == 0
+
+
+def test_serve_without_a_token_passes_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    monkeypatch.delenv("STRANGLER_ADMIN_TOKEN", raising=False)
+    monkeypatch.delenv("STRANGLER_ADMIN_TOKEN_FILE", raising=False)
+    assert main(["serve", "--config", "r.yaml"]) == 0
+    assert calls[0]["admin_token"] is None
+
+
+def test_serve_refuses_two_token_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "proxy.server", fake_server([]))
+    monkeypatch.setenv("STRANGLER_ADMIN_TOKEN", "a")
+    monkeypatch.setenv("STRANGLER_ADMIN_TOKEN_FILE", str(tmp_path / "token"))
+    with pytest.raises(SystemExit, match="not both"):
+        main(["serve", "--config", "r.yaml"])
+
+
+def test_an_unknown_log_level_is_a_usage_error() -> None:
+    result = run_cli("serve", "--config", "routes.yaml", "--log-level", "chatty")
+    assert result.returncode == 2
+    assert "--log-level" in result.stderr
