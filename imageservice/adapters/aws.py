@@ -1,0 +1,113 @@
+"""The shared boto3 clients of the AWS backend, their thread pool, and `init-aws` (bucket + table).
+
+boto3 clients are thread-safe once created, sessions are not: one session builds both clients once,
+and every call runs on a sized pool so the event loop never blocks on HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+import structlog
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+T = TypeVar("T")
+NEWEST_INDEX = "newest"
+_log = structlog.get_logger("imageservice.aws")
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    bucket: str
+    table: str
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    max_workers: int = 16
+
+
+class AwsClients:
+    def __init__(self, settings: AwsSettings) -> None:
+        self.settings = settings
+        config = Config(
+            max_pool_connections=settings.max_workers,
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+            # boto3 >= 1.36 sends CRC32 checksums by default; S3-compatible emulators may refuse them.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            s3={"addressing_style": "path"} if settings.endpoint_url else None,
+        )
+        session = boto3.session.Session(region_name=settings.region)
+        self.s3: Any = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+        self.dynamodb: Any = session.client("dynamodb", endpoint_url=settings.endpoint_url, config=config)
+        self._executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="aws")
+
+    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.s3.close()
+        self.dynamodb.close()
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def init_aws(clients: AwsClients) -> list[str]:
+    """Create the bucket and the table when missing; returns what was created. Safe to run twice."""
+    created: list[str] = []
+    settings = clients.settings
+    try:
+        clients.s3.head_bucket(Bucket=settings.bucket)
+    except ClientError:
+        kwargs: dict[str, Any] = {"Bucket": settings.bucket}
+        if settings.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        clients.s3.create_bucket(**kwargs)
+        created.append(f"s3://{settings.bucket}")
+    try:
+        clients.dynamodb.describe_table(TableName=settings.table)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+        clients.dynamodb.create_table(
+            TableName=settings.table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "gsi_pk", "AttributeType": "S"},
+                {"AttributeName": "gsi_sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": NEWEST_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": "gsi_pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi_sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        clients.dynamodb.get_waiter("table_exists").wait(
+            TableName=settings.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        # TTL only tidies up; expiry is decided in code because TTL deletion lags by up to 48 h.
+        clients.dynamodb.update_time_to_live(
+            TableName=settings.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+        )
+        created.append(f"dynamodb:{settings.table}")
+    _log.info("aws_initialised", created=created)
+    return created

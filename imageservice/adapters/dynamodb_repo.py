@@ -1,0 +1,203 @@
+"""Generation metadata and idempotency records in one DynamoDB table.
+
+Items: `gen#<id>` (a generation; listed newest first through the `newest` index) and `idem#<key>`
+(an idempotency record). Claiming is one conditional put in the Powertools shape; completing is one
+TransactWriteItems (the generation and the key together); the image bytes live in S3, never here.
+
+Listing reads a GSI with one partition key: fine for this service's volume, and eventually
+consistent (a generation may show up in the list a moment after its 201). Reads by id are strongly
+consistent.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from imageservice.adapters.aws import NEWEST_INDEX, AwsClients, error_code
+from imageservice.adapters.codec import generation_from_fields, images_to_json, record_from_fields
+from imageservice.domain.model import Claim, ClaimResult, Generation, IdempotencyRecord, KeyStatus
+
+_GENERATIONS = "generations"
+_CLAIM_CONDITION = (
+    "attribute_not_exists(pk) OR expires_at < :now"
+    " OR (#status = :in_progress AND in_progress_expires_at < :now)"
+)
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": repr(float(value)) if not float(value).is_integer() else str(int(value))}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: (value.get("S") if "S" in value else value.get("N")) for name, value in item.items()}
+
+
+class DynamoDbRepository:
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+        self._db = clients.dynamodb
+        self._table = clients.settings.table
+
+    async def claim(
+        self, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
+    ) -> ClaimResult:
+        record = IdempotencyRecord(
+            key=key,
+            fingerprint=fingerprint,
+            status=KeyStatus.IN_PROGRESS,
+            owner=owner,
+            expires_at=now + ttl_s,
+            in_progress_expires_at=now + in_progress_ttl_s,
+        )
+        item = {
+            "pk": _s(f"idem#{key}"),
+            "key": _s(key),
+            "fingerprint": _s(fingerprint),
+            "status": _s(KeyStatus.IN_PROGRESS.value),
+            "owner": _s(owner),
+            "expires_at": _n(record.expires_at),
+            "in_progress_expires_at": _n(record.in_progress_expires_at),
+            "ttl": _n(math.ceil(record.expires_at)),
+        }
+
+        def work() -> ClaimResult:
+            for _ in range(3):  # a record released between our put and our read: try again
+                try:
+                    self._db.put_item(
+                        TableName=self._table,
+                        Item=item,
+                        ConditionExpression=_CLAIM_CONDITION,
+                        ExpressionAttributeNames={"#status": "status"},
+                        ExpressionAttributeValues={
+                            ":now": _n(now),
+                            ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
+                        },
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+                except ClientError as exc:
+                    if error_code(exc) != "ConditionalCheckFailedException":
+                        raise
+                    old = exc.response.get("Item") or self._get_item(f"idem#{key}")
+                    if old is not None:
+                        return ClaimResult(existing=record_from_fields(_plain(old)))
+                    continue
+                return ClaimResult(claim=Claim(record))
+            raise RuntimeError("the idempotency key kept changing under us")
+
+        return await self._clients.call(work)
+
+    def _get_item(self, pk: str) -> dict[str, Any] | None:
+        response = self._db.get_item(TableName=self._table, Key={"pk": _s(pk)}, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def _generation_item(self, generation: Generation, now: float) -> dict[str, Any]:
+        return {
+            "pk": _s(f"gen#{generation.id}"),
+            "id": _s(generation.id),
+            "created": _n(generation.created),
+            "prompt": _s(generation.prompt),
+            "size": _s(str(generation.size)),
+            "images": _s(images_to_json(generation)),
+            "gsi_pk": _s(_GENERATIONS),
+            "gsi_sk": _s(f"{int(now * 1000):015d}#{generation.id}"),
+        }
+
+    async def complete(self, generation: Generation, claim: Claim | None, *, now: float) -> None:
+        put = {
+            "TableName": self._table,
+            "Item": self._generation_item(generation, now),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if claim is None:
+            await self._clients.call(self._db.put_item, **put)
+            return
+        update = {
+            "TableName": self._table,
+            "Key": {"pk": _s(f"idem#{claim.record.key}")},
+            "UpdateExpression": "SET #status = :completed, generation_id = :gid",
+            "ConditionExpression": "#owner = :owner AND #status = :in_progress",
+            "ExpressionAttributeNames": {"#status": "status", "#owner": "owner"},
+            "ExpressionAttributeValues": {
+                ":completed": _s(KeyStatus.COMPLETED.value),
+                ":gid": _s(generation.id),
+                ":owner": _s(claim.record.owner),
+                ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
+            },
+        }
+        await self._clients.call(
+            self._db.transact_write_items, TransactItems=[{"Put": put}, {"Update": update}]
+        )
+
+    async def release(self, claim: Claim) -> None:
+        def work() -> None:
+            try:
+                self._db.delete_item(
+                    TableName=self._table,
+                    Key={"pk": _s(f"idem#{claim.record.key}")},
+                    ConditionExpression="#owner = :owner AND #status = :in_progress",
+                    ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                    ExpressionAttributeValues={
+                        ":owner": _s(claim.record.owner),
+                        ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise  # not ours any more (expired and re-claimed, or completed): nothing to release
+
+        await self._clients.call(work)
+
+    async def get(self, generation_id: str) -> Generation | None:
+        item = await self._clients.call(self._get_item, f"gen#{generation_id}")
+        return _generation(item) if item is not None else None
+
+    async def list_recent(self, limit: int) -> list[Generation]:
+        response = await self._clients.call(
+            self._db.query,
+            TableName=self._table,
+            IndexName=NEWEST_INDEX,
+            KeyConditionExpression="gsi_pk = :g",
+            ExpressionAttributeValues={":g": _s(_GENERATIONS)},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_generation(item) for item in response.get("Items", [])]
+
+    async def held_keys(self) -> list[str]:
+        """In-progress keys (for tests and operators): after a failed saga there must be none."""
+
+        def work() -> list[str]:
+            keys: list[str] = []
+            paginator = self._db.get_paginator("scan")
+            for page in paginator.paginate(
+                TableName=self._table,
+                FilterExpression="begins_with(pk, :idem) AND #status = :in_progress",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":idem": _s("idem#"),
+                    ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
+                },
+            ):
+                keys.extend(item["key"]["S"] for item in page.get("Items", []))
+            return keys
+
+        return await self._clients.call(work)
+
+
+def _generation(item: dict[str, Any]) -> Generation:
+    fields = _plain(item)
+    return generation_from_fields(
+        generation_id=fields["id"],
+        created=int(float(fields["created"])),
+        prompt=fields["prompt"],
+        size=fields["size"],
+        images_json=fields["images"],
+    )
