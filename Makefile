@@ -23,13 +23,13 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 ## make run: legacy stub on :8081, image service on :8082, proxy on :8080 (admin :8089); Ctrl-C stops all
 run: $(RUN_STAMP)
 	mkdir -p var
-	$(BIN)/honcho --procfile Procfile --no-colour start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --procfile Procfile --no-colour start
 
 ## make test: ruff, mypy, then the whole pytest suite
 test: $(TEST_STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 system-deps:
 	@bash scripts/system-deps.sh
