@@ -6,6 +6,7 @@ JSON escaping is structlog's and the json module's, never ours.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from typing import Any, TextIO
@@ -15,11 +16,17 @@ import structlog
 _SECRET_MARKERS = ("authorization", "api_key", "apikey", "secret", "password", "token", "credential")
 
 
+@functools.lru_cache(maxsize=4096)
+def _names_a_secret(key: str) -> bool:
+    # Cached: the same few field names come by on every log line (the proxy writes one per request).
+    lowered = key.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
 def _redact_secrets(_: Any, __: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
     """Last line of defence: a field whose name says it holds a secret is never written."""
     for key in list(event_dict):
-        lowered = key.lower()
-        if any(marker in lowered for marker in _SECRET_MARKERS):
+        if _names_a_secret(key):
             event_dict[key] = "[redacted]"
     return event_dict
 

@@ -1,0 +1,122 @@
+"""The admin listener: /metrics /healthz /readyz, and behind a bearer token /config /routes /reload.
+
+Served on its own port, never on the public one. It shares the public app's state (the same config
+store, metrics and readiness probe), so a reload here is the reload the public listener serves.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, SESSIONS, STORE
+from proxy.reload import effective_percents
+from strangler_common.web import install_observability, json_error, metrics_handler
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_admin_app(public: web.Application) -> web.Application:
+    """The admin app for `public` (made by proxy.app.create_app); the token comes from there."""
+    admin = web.Application()
+    admin[STORE] = public[STORE]
+    admin[METRICS] = public[METRICS]
+    admin[REGISTRY] = public[REGISTRY]
+    admin[SESSIONS] = public[SESSIONS]
+    admin[READINESS] = public[READINESS]
+    if ADMIN_TOKEN in public:
+        admin[ADMIN_TOKEN] = public[ADMIN_TOKEN]
+    install_observability(admin)
+    admin.router.add_get("/metrics", metrics_handler(admin[REGISTRY]))
+    admin.router.add_get("/healthz", healthz)
+    admin.router.add_get("/readyz", readyz)
+    admin.router.add_get("/config", _protected(show_config))
+    admin.router.add_get("/routes", _protected(show_routes))
+    admin.router.add_post("/reload", _protected(reload))
+    return admin
+
+
+def _protected(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        expected = request.app.get(ADMIN_TOKEN)
+        if not expected:
+            return json_error(
+                403,
+                "admin_disabled",
+                "no admin token is configured: set STRANGLER_ADMIN_TOKEN to use this endpoint",
+            )
+        scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            supplied.strip().encode(), expected.encode()
+        ):
+            return json_error(
+                401,
+                "unauthorized",
+                "a valid 'Authorization: Bearer <token>' header is required",
+                headers={"WWW-Authenticate": 'Bearer realm="strangler-admin"'},
+            )
+        return await handler(request)
+
+    return guarded
+
+
+async def healthz(_: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.StreamResponse:
+    snapshot = request.app[STORE].current
+    reachability = await request.app[READINESS].check(snapshot.table.upstreams)
+    body = {
+        "status": "ready" if reachability.ok else "not_ready",
+        "config_sha256": snapshot.loaded.sha256,
+        "upstreams": reachability.upstreams,
+    }
+    return web.json_response(body, status=200 if reachability.ok else 503)
+
+
+async def show_config(request: web.Request) -> web.StreamResponse:
+    loaded = request.app[STORE].current.loaded
+    return web.json_response(
+        {
+            "sha256": loaded.sha256,
+            "loaded_at": loaded.loaded_at,
+            "path": str(loaded.path),
+            "config": loaded.config.model_dump(mode="json", by_alias=True),
+        }
+    )
+
+
+async def show_routes(request: web.Request) -> web.StreamResponse:
+    table = request.app[STORE].current.table
+    counts = request.app[METRICS].counts_by_role
+    percents = dict(effective_percents(table))
+    routes = [
+        {
+            "name": route.name,
+            "primary": route.primary,
+            "candidate": route.candidate,
+            "percent": percents[route.name],
+            "requests": {
+                role: counts[(route.name, role)] for role in ("primary", "candidate")
+            },
+        }
+        for route in table.routes
+    ]
+    default = {"upstream": table.default_upstream, "requests": counts[("default", "default")]}
+    return web.json_response({"routes": routes, "default": default})
+
+
+async def reload(request: web.Request) -> web.StreamResponse:
+    result = await request.app[STORE].reload("admin")
+    if not result.ok:
+        return json_error(
+            422,
+            "invalid_config",
+            "the configuration was not reloaded; the last good one keeps serving",
+            errors=list(result.errors),
+            sha256=result.sha256,
+        )
+    return web.json_response({"ok": True, "changed": result.changed, "sha256": result.sha256, "errors": []})

@@ -1,0 +1,245 @@
+"""The per-request path of the public listener: id, normalized path, decision, forwarding, metrics, log.
+
+Owns the hot path, written out by hand rather than as middleware: no per-request compilation or
+logger binding, cookies and query parsed only if a rule asks for them, the client IP parsed once
+per peer. Owns no resources (app.py opens and closes them) and no routing rules (routing.py).
+Served with `handler_cancellation=True` (server.serve and aiohttp's TestServer do), so a client that
+disconnects cancels its upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from proxy import websocket
+from proxy.clientip import resolve_client_ip
+from proxy.forwarding import BodyTooLarge, Exchange, UpstreamError, forward, request_headers, upstream_url
+from proxy.metrics import ProxyMetrics
+from proxy.paths import BadPath, normalize_path
+from proxy.reload import ConfigStore
+from proxy.routing import RequestFacts, decide
+from proxy.upstreams import UpstreamSessions
+from strangler_common.web import REQUEST_ID_HEADER, accept_request_id, json_error
+
+
+class _Lazy(Mapping[str, str]):
+    """A mapping computed on first use: most routes never look at cookies or the query."""
+
+    __slots__ = ("_data", "_load")
+
+    def __init__(self, load: Callable[[], Mapping[str, str]]) -> None:
+        self._load = load
+        self._data: Mapping[str, str] | None = None
+
+    def _get(self) -> Mapping[str, str]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+# Paths with nothing to normalize: literal pchars only, no escape, no empty or dot-led segment.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
+
+
+def normalize(raw_path: str) -> str:
+    """paths.normalize_path, with a shortcut for the common path that is already in canonical form."""
+    plain = raw_path[:1] == "/" and "/." not in raw_path and "//" not in raw_path
+    if plain and _PLAIN_PATH.fullmatch(raw_path):
+        return raw_path
+    return normalize_path(raw_path)
+
+
+def request_id_of(headers: Mapping[str, str]) -> str:
+    sent = headers.get(REQUEST_ID_HEADER)
+    # Same token as strangler_common's new_request_id (32 hex digits), without building a UUID object.
+    return accept_request_id(sent) if sent is not None else os.urandom(16).hex()
+
+
+@lru_cache(maxsize=4096)
+def _peer_ip(peer: str | None) -> str:
+    """With no trusted proxies the client is the peer; parse each peer address once, not per request."""
+    return resolve_client_ip(peer, (), ())
+
+
+@lru_cache(maxsize=256)
+def _timeout(connect_s: float, read_s: float) -> aiohttp.ClientTimeout:
+    # sock_connect bounds the TCP connect; sock_read the wait for the headers and then for each body
+    # chunk: an idle stream times out, a long one does not. No total: a 1 GB download takes as long as
+    # it takes. `connect` (a free pooled connection, then the connect) only keeps a full pool from
+    # making a request wait forever.
+    return aiohttp.ClientTimeout(
+        total=None, connect=connect_s + read_s, sock_connect=connect_s, sock_read=read_s
+    )
+
+
+class ProxyHandler:
+    """The public listener's only handler; one per app."""
+
+    def __init__(
+        self, store: ConfigStore, metrics: ProxyMetrics, sessions: UpstreamSessions, *, access_log: bool
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.sessions = sessions
+        self.access_log = access_log
+        # Bound once, after the entry point configured logging: no per-request logger construction.
+        self.log = structlog.get_logger("proxy").bind()
+        self.access = structlog.get_logger("access").bind()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request_id_of(request.headers)
+        raw_path, _, query = request.raw_path.partition("?")
+        labels = ["none", "none", "none", raw_path]  # route, upstream, role, path
+        status = 500
+        try:
+            exchange = Exchange()
+            response = await self._dispatch(request, request_id, raw_path, query, labels, exchange)
+            status = 499 if exchange.client_gone else response.status
+            return response
+        except asyncio.CancelledError:
+            status = 499  # the client went away (nginx's convention); the upstream call is cancelled
+            raise
+        except Exception:
+            self.log.exception("proxy_failed", path=raw_path, request_id=request_id)
+            if request.writer is not None and request.writer.output_size > 0:
+                raise  # part of a response is out: aiohttp closes the connection, the client sees a cut
+            return json_error(
+                500, "internal_error", "the proxy failed to handle this request",
+                headers={REQUEST_ID_HEADER: request_id}, request_id=request_id,
+            )  # fmt: skip
+        finally:
+            route, upstream, role, path = labels
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(route, upstream, role, request.method, status, elapsed)
+            if self.access_log:
+                self._access(request.method, path, status, elapsed, route, upstream, role, request_id)
+
+    def _access(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        elapsed: float,
+        route: str,
+        upstream: str,
+        role: str,
+        request_id: str,
+    ) -> None:
+        self.access.info(
+            "request",
+            method=method,
+            path=path,
+            status=status,
+            duration_ms=round(elapsed * 1000, 3),
+            route=route,
+            upstream=upstream,
+            role=role,
+            request_id=request_id,
+        )
+
+    async def _dispatch(
+        self,
+        request: web.Request,
+        request_id: str,
+        raw_path: str,
+        query: str,
+        labels: list[str],
+        exchange: Exchange,
+    ) -> web.StreamResponse:
+        id_header = {REQUEST_ID_HEADER: request_id}
+        try:
+            path = normalize(raw_path)
+        except BadPath as exc:
+            return json_error(400, "invalid_path", str(exc), headers=id_header, request_id=request_id)
+        labels[3] = path
+        table = self.store.current.table  # read once: this request finishes on this table
+        headers = request.headers
+        trusted = table.trusted_proxies
+        facts = RequestFacts(
+            method=request.method,
+            path=path,
+            headers=headers,
+            cookies=_Lazy(lambda: request.cookies),
+            query=_Lazy(lambda: request.query),
+            client_ip=(
+                resolve_client_ip(request.remote, headers.getall("X-Forwarded-For", ()), trusted)
+                if trusted
+                else _peer_ip(request.remote)
+            ),
+            request_id=request_id,
+        )
+        decision = decide(table, facts)
+        labels[0], labels[1], labels[2] = decision.route, decision.upstream, decision.role
+        if decision.reason is not None:
+            self.metrics.observe_decision(decision.route, decision.reason)
+        spec = table.upstreams[decision.upstream]
+        max_body = table.limits.max_body_bytes
+        url = upstream_url(spec.url, path, query)
+        outgoing = request_headers(request, request_id, trusted)
+        timeout = _timeout(spec.connect_timeout_s, spec.timeout_s)
+        try:
+            with self.sessions.lease(decision.upstream) as session:
+                if websocket.is_upgrade(headers):
+                    return await websocket.relay(
+                        request,
+                        session,
+                        url,
+                        outgoing,
+                        handshake_timeout_s=spec.connect_timeout_s + spec.timeout_s,
+                        max_msg_size=max_body,
+                    )
+                response = await forward(
+                    request,
+                    session,
+                    url,
+                    outgoing,
+                    timeout=timeout,
+                    max_body_bytes=max_body,
+                    request_id=request_id,
+                    exchange=exchange,
+                )
+        except BodyTooLarge:
+            return json_error(
+                413,
+                "payload_too_large",
+                f"the request body is larger than the limit of {max_body} bytes",
+                headers=id_header,
+                request_id=request_id,
+            )
+        except UpstreamError as exc:
+            self._upstream_failed(decision.route, decision.upstream, exc.kind, str(exc), request_id)
+            what = "did not answer in time" if exc.timeout else "could not be reached"
+            return json_error(
+                exc.status, exc.code, f"upstream {decision.upstream!r} {what}", headers=id_header,
+                request_id=request_id,
+            )  # fmt: skip
+        if exchange.stream_error is not None:
+            self._upstream_failed(
+                decision.route, decision.upstream, exchange.stream_error, "failed mid-body", request_id
+            )
+        return response
+
+    def _upstream_failed(self, route: str, upstream: str, kind: str, detail: str, request_id: str) -> None:
+        self.metrics.upstream_error(route, upstream, kind)
+        self.log.warning(
+            "upstream_error", route=route, upstream=upstream, kind=kind, detail=detail, request_id=request_id
+        )

@@ -1,0 +1,136 @@
+"""Every metric the proxy exports, created once per registry (the names are a contract with dashboards).
+
+Owns the Prometheus objects and the cheap per-request recording path (label children are cached, so a
+request costs dict lookups, not `labels()` calls). Owns no decision about what happened.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+DURATION_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+)  # fmt: skip
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
+DECISION_REASONS = ("flag", "percent", "missing_key")
+
+
+def method_label(method: str) -> str:
+    """Bounded cardinality: a client may send any token as a method."""
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
+class ProxyMetrics:
+    """The proxy's metrics in one registry; tests pass a fresh registry and read `get_sample_value`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "strangler_requests_total",
+            "Requests answered by the proxy, by route, upstream, role, method and status code.",
+            ["route", "upstream", "role", "method", "code"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "strangler_request_duration_seconds",
+            "Time from receiving a request to finishing its response body.",
+            ["route", "upstream", "role"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "strangler_upstream_errors_total",
+            "Failed upstream calls by kind: connect, timeout, reset, protocol.",
+            ["route", "upstream", "kind"],
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "strangler_decisions_total",
+            "Routing decisions on routes with a candidate, by the reason that decided them.",
+            ["route", "reason"],
+            registry=registry,
+        )
+        self.rollout_percent = Gauge(
+            "strangler_rollout_percent",
+            "The effective share of a route's traffic sent to its candidate, in percent.",
+            ["route"],
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "strangler_config_reloads_total",
+            "Configuration reload attempts by result (an unchanged file counts as a success).",
+            ["result"],
+            registry=registry,
+        )
+        self.last_reload_successful = Gauge(
+            "strangler_config_last_reload_successful",
+            "1 when the last reload attempt succeeded, 0 when it failed.",
+            registry=registry,
+        )
+        self.last_reload_success_timestamp = Gauge(
+            "strangler_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load.",
+            registry=registry,
+        )
+        for result in ("success", "failure"):
+            self.reloads.labels(result=result)
+        self._request_children: dict[tuple[str, str, str, str, int], Any] = {}
+        self._duration_children: dict[tuple[str, str, str], Any] = {}
+        self._decision_children: dict[tuple[str, str], Any] = {}
+        self._rollout_routes: set[str] = set()
+        self.counts_by_role: Tally[tuple[str, str]] = Tally()
+
+    def observe_request(
+        self, route: str, upstream: str, role: str, method: str, status: int, seconds: float
+    ) -> None:
+        method = method if method in KNOWN_METHODS else "OTHER"
+        key = (route, upstream, role, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self.requests.labels(route, upstream, role, method, str(status))
+            self._request_children[key] = child
+        child.inc()
+        dkey = (route, upstream, role)
+        hist = self._duration_children.get(dkey)
+        if hist is None:
+            hist = self._duration_children[dkey] = self.duration.labels(route, upstream, role)
+        hist.observe(seconds)
+        self.counts_by_role[(route, role)] += 1
+
+    def observe_decision(self, route: str, reason: str) -> None:
+        key = (route, reason)
+        child = self._decision_children.get(key)
+        if child is None:
+            child = self._decision_children[key] = self.decisions.labels(route, reason)
+        child.inc()
+
+    def upstream_error(self, route: str, upstream: str, kind: str) -> None:
+        self.upstream_errors.labels(route, upstream, kind).inc()
+
+    def set_rollout(self, percents: Iterable[tuple[str, float]]) -> None:
+        """Publish the effective percentages of the current table; series of removed routes go away."""
+        current = dict(percents)
+        for gone in self._rollout_routes - current.keys():
+            self.rollout_percent.remove(gone)
+        for route, percent in current.items():
+            self.rollout_percent.labels(route).set(percent)
+        self._rollout_routes = set(current)
+
+    def reload_attempt(self, *, ok: bool, at: float) -> None:
+        self.reloads.labels("success" if ok else "failure").inc()
+        self.last_reload_successful.set(1 if ok else 0)
+        if ok:
+            self.last_reload_success_timestamp.set(at)
+
+    def initial_load(self, at: float) -> None:
+        """The startup load is not a reload attempt, but the gauges must not say 'never loaded'."""
+        self.last_reload_successful.set(1)
+        self.last_reload_success_timestamp.set(at)

@@ -1,0 +1,112 @@
+"""Run the proxy: the public and the admin listener in one process, on uvloop when installed.
+
+SIGHUP reloads the configuration; SIGINT/SIGTERM stop gracefully (listeners close, in-flight requests
+get `shutdown_timeout_s` to finish). Logging is configured by the caller (proxy.__main__), not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from aiohttp import web
+
+from proxy.admin import create_admin_app
+from proxy.app import create_app
+from proxy.config import load_config
+from proxy.keys import STORE
+
+_log = structlog.get_logger("proxy.server")
+
+
+def serve(
+    config_path: str,
+    host: str,
+    port: int,
+    admin_host: str,
+    admin_port: int,
+    admin_token: str | None = None,
+    log_level: str | None = None,  # accepted for the CLI's convenience; logging is configured there
+    *,
+    shutdown_timeout_s: float = 30.0,
+    access_log: bool = True,
+) -> None:
+    """Block until SIGINT/SIGTERM. Raises proxy.config.ConfigError when the file is invalid at start."""
+    del log_level
+    loaded = load_config(config_path)  # fail fast, before binding anything
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is optional
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(
+            _serve(
+                create_app(loaded, admin_token=admin_token, access_log=access_log),
+                host=host,
+                port=port,
+                admin_host=admin_host,
+                admin_port=admin_port,
+                shutdown_timeout_s=shutdown_timeout_s,
+            )
+        )
+
+
+async def _serve(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    admin_host: str,
+    admin_port: int,
+    shutdown_timeout_s: float,
+) -> None:
+    loop = asyncio.get_running_loop()
+    admin = create_admin_app(app)
+    public_runner = web.AppRunner(
+        app, handler_cancellation=True, access_log=None, shutdown_timeout=shutdown_timeout_s
+    )
+    admin_runner = web.AppRunner(admin, access_log=None, shutdown_timeout=5.0)
+    stop = asyncio.Event()
+    reloads: set[asyncio.Task[object]] = set()
+
+    def on_hup() -> None:
+        task: asyncio.Task[object] = loop.create_task(app[STORE].reload("sighup"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    await public_runner.setup()
+    await admin_runner.setup()
+    try:
+        public_site = web.TCPSite(public_runner, host, port)
+        admin_site = web.TCPSite(admin_runner, admin_host, admin_port)
+        await public_site.start()
+        await admin_site.start()
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        _log.info(
+            "proxy_listening",
+            public=_addresses(public_runner),
+            admin=_addresses(admin_runner),
+            config=app[STORE].path,
+            sha256=app[STORE].current.loaded.sha256,
+        )
+        await stop.wait()
+        _log.info("proxy_stopping")
+    finally:
+        for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await admin_runner.cleanup()
+        await public_runner.cleanup()
+        _log.info("proxy_stopped")
+
+
+def _addresses(runner: web.AppRunner) -> list[str]:
+    out = []
+    for address in runner.addresses:
+        host, port = address[0], address[1]
+        out.append(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
+    return out

@@ -1,0 +1,139 @@
+"""The admin listener: health, readiness, metrics, and the token-protected /config /routes /reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.proxy.conftest import ProxyFactory, closed_port, config_dict, images_route, url_of
+
+TOKEN = {"Authorization": "Bearer s3cret"}
+
+
+def _doc(upstreams: dict[str, Any], percent: float = 25) -> dict[str, Any]:
+    urls = {name: url_of(server) for name, (server, _) in upstreams.items()}
+    return config_dict(urls, routes=[images_route(percent, rollout={"sticky_key": ["header:X-User-Id"]})])
+
+
+async def test_protected_endpoints_answer_401_without_or_with_a_wrong_token(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams))
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        for method, path in (("GET", "/config"), ("GET", "/routes"), ("POST", "/reload")):
+            response = await proxy.admin.request(method, path, headers=headers)
+            assert response.status == 401
+            assert (await response.json())["error"]["code"] == "unauthorized"
+    assert proxy.sample("strangler_config_reloads_total", result="success") == 0
+
+
+async def test_protected_endpoints_answer_403_when_no_token_is_configured(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams), admin_token=None)
+    response = await proxy.admin.get("/config", headers=TOKEN)
+    body = await response.json()
+    assert response.status == 403
+    assert "STRANGLER_ADMIN_TOKEN" in body["error"]["message"]
+
+
+async def test_config_shows_what_is_serving(make_proxy: ProxyFactory, upstreams: Any) -> None:
+    proxy = await make_proxy(_doc(upstreams))
+    response = await proxy.admin.get("/config", headers=TOKEN)
+    body = await response.json()
+    assert response.status == 200
+    assert body["path"] == str(proxy.config_path)
+    assert len(body["sha256"]) == 64
+    assert isinstance(body["loaded_at"], float)
+    assert body["config"]["routes"][0]["rollout"]["percent"] == 25
+    assert set(body["config"]["upstreams"]) == {"legacy", "new"}
+
+
+async def test_routes_show_the_effective_percent_and_counts_by_role(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams, percent=100))
+    for i in range(3):
+        await proxy.client.get("/api/images", headers={"X-User-Id": f"u{i}"})
+    await proxy.client.get("/other")
+    response = await proxy.admin.get("/routes", headers=TOKEN)
+    body = await response.json()
+    assert body["routes"] == [
+        {
+            "name": "images",
+            "primary": "legacy",
+            "candidate": "new",
+            "percent": 100.0,
+            "requests": {"primary": 0, "candidate": 3},
+        }
+    ]
+    assert body["default"] == {"upstream": "legacy", "requests": 1}
+
+
+async def test_healthz_is_ok_and_readyz_checks_the_upstreams(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams))
+    assert (await proxy.admin.get("/healthz")).status == 200
+    response = await proxy.admin.get("/readyz")
+    body = await response.json()
+    assert response.status == 200
+    assert body["upstreams"] == {"legacy": "ok", "new": "ok"}
+
+    server, _ = upstreams["legacy"]
+    gone = f"http://127.0.0.1:{closed_port()}"
+    down = await make_proxy(config_dict({"legacy": url_of(server), "gone": gone}))
+    response = await down.admin.get("/readyz")
+    body = await response.json()
+    assert response.status == 503
+    assert body["upstreams"]["legacy"] == "ok"
+    assert body["upstreams"]["gone"] != "ok"
+
+
+async def test_the_public_listener_does_not_serve_the_admin_endpoints(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams))
+    response = await proxy.client.get("/metrics")
+    assert (await response.json())["served_by"] == "legacy"  # proxied like any other path
+
+
+async def test_metrics_count_requests_durations_and_decisions_after_traffic(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams, percent=100))
+    for i in range(4):
+        await proxy.client.get("/api/images", headers={"X-User-Id": f"u{i}"})
+    await proxy.client.post("/api/images", headers={"X-User-Id": "u0"}, data=b"{}")
+    await proxy.client.request("PROPFIND", "/api/images", headers={"X-User-Id": "u0"})
+    await proxy.client.get("/elsewhere")
+
+    def requests(method: str, role: str = "candidate", route: str = "images", upstream: str = "new") -> float:
+        return proxy.sample(
+            "strangler_requests_total", route=route, upstream=upstream, role=role, method=method, code="200"
+        )
+
+    assert requests("GET") == 4
+    assert requests("POST") == 1
+    assert requests("OTHER") == 1  # unknown methods share one label value
+    assert requests("GET", role="default", route="default", upstream="legacy") == 1
+    assert proxy.sample(
+        "strangler_request_duration_seconds_count", route="images", upstream="new", role="candidate"
+    ) == 6
+    assert proxy.sample("strangler_decisions_total", route="images", reason="percent") == 6
+    assert proxy.sample("strangler_rollout_percent", route="images") == 100
+    assert proxy.sample("strangler_config_last_reload_success_timestamp_seconds") > 0
+
+    response = await proxy.admin.get("/metrics")
+    names = {family.name for family in text_string_to_metric_families(await response.text())}
+    assert {
+        "strangler_requests",
+        "strangler_request_duration_seconds",
+        "strangler_upstream_errors",
+        "strangler_decisions",
+        "strangler_rollout_percent",
+        "strangler_config_reloads",
+        "strangler_config_last_reload_successful",
+        "strangler_config_last_reload_success_timestamp_seconds",
+    } <= names
