@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, SESSIONS, STORE
+from proxy.admin_shadow import show_mismatches
+from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, SESSIONS, SHADOW, STORE
 from proxy.reload import effective_percents
 from strangler_common.web import install_observability, json_error, metrics_handler
 
@@ -26,6 +27,7 @@ def create_admin_app(public: web.Application) -> web.Application:
     admin[REGISTRY] = public[REGISTRY]
     admin[SESSIONS] = public[SESSIONS]
     admin[READINESS] = public[READINESS]
+    admin[SHADOW] = public[SHADOW]
     if ADMIN_TOKEN in public:
         admin[ADMIN_TOKEN] = public[ADMIN_TOKEN]
     install_observability(admin)
@@ -35,6 +37,7 @@ def create_admin_app(public: web.Application) -> web.Application:
     admin.router.add_get("/config", _protected(show_config))
     admin.router.add_get("/routes", _protected(show_routes))
     admin.router.add_post("/reload", _protected(reload))
+    admin.router.add_get("/shadow/mismatches", _protected(show_mismatches))
     return admin
 
 

@@ -17,9 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from proxy.config import LoadedConfig
 from proxy.handler import ProxyHandler
-from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, SESSIONS, STORE
+from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, SESSIONS, SHADOW, STORE
 from proxy.metrics import ProxyMetrics
-from proxy.reload import ConfigStore, watch
+from proxy.reload import ConfigStore, Snapshot, watch
+from proxy.shadow import Shadower
 from proxy.upstreams import ReadinessProbe, UpstreamSessions
 
 
@@ -43,11 +44,13 @@ def create_app(
     app[REGISTRY] = registry
     app[SESSIONS] = sessions
     app[READINESS] = ReadinessProbe()
+    shadower = app[SHADOW] = Shadower(metrics)
     if admin_token:
         app[ADMIN_TOKEN] = admin_token
-    handler = ProxyHandler(store, metrics, sessions, access_log=access_log)
+    handler = ProxyHandler(store, metrics, sessions, shadower, access_log=access_log)
     app.router.add_route("*", "/{tail:.*}", handler.handle)  # one catch-all route: nothing to search
     app.cleanup_ctx.append(_upstream_sessions)
+    app.cleanup_ctx.append(_shadow)
     if watch_interval_s is not None:
         app.cleanup_ctx.append(_watcher(watch_interval_s))
     return app
@@ -63,6 +66,24 @@ async def _upstream_sessions(app: web.Application) -> AsyncIterator[None]:
     finally:
         unsubscribe()
         await sessions.close()
+
+
+@asynccontextmanager
+async def _shadow(app: web.Application) -> AsyncIterator[None]:
+    """Shadow copies in flight are cancelled at shutdown; the noise learned for removed routes goes."""
+    store, shadower, metrics = app[STORE], app[SHADOW], app[METRICS]
+
+    def swapped(snapshot: Snapshot) -> None:
+        shadower.forget_routes_except([route.name for route in snapshot.table.routes])
+        metrics.init_shadow(snapshot.table.shadowed)
+
+    metrics.init_shadow(store.current.table.shadowed)
+    unsubscribe = store.subscribe(swapped)
+    try:
+        yield
+    finally:
+        unsubscribe()
+        await shadower.close()
 
 
 def _watcher(interval_s: float) -> Callable[[web.Application], Any]:

@@ -22,12 +22,14 @@ from proxy.yamlsource import Path
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
 NAME_RULE = ("must start with a letter and use only letters, digits, '_' and '-' (at most 63 characters): "
              "it becomes a metric label")
-RESERVED_ROUTE_FIELDS = frozenset({"shadow", "fallback", "guard"})
+RESERVED_ROUTE_FIELDS = frozenset({"fallback", "guard"})
 KNOWN_FIELDS = (
     "version", "upstreams", "default_upstream", "trusted_proxies", "routes", "limits", "url",
     "connect_timeout_s", "timeout_s", "max_body_bytes", "name", "match", "primary", "candidate",
     "rollout", "flags", "path_prefix", "path_regex", "methods", "percent", "sticky_key",
     "on_missing_key", "salt", "header", "cookie", "query", "equals", "in", "use",
+    "shadow", "max_in_flight", "compare", "status", "headers", "ignore", "images", "noise_baseline",
+    "keep_mismatches", "sample_by",
 )
 
 
@@ -92,6 +94,29 @@ def _route_checks(at: Path, route: dict[str, Any], first_use: dict[str, int]) ->
         for index, flag in enumerate(flags):
             if isinstance(flag, dict) and flag.get("use") == "candidate":
                 found.append(((*at, "flags", index, "use"), "is candidate, but the route has no candidate"))
+    shadow = route.get("shadow")
+    if isinstance(shadow, dict):
+        found.extend(_shadow_checks((*at, "shadow"), route, shadow))
+    return found
+
+
+def _shadow_checks(at: Path, route: dict[str, Any], shadow: dict[str, Any]) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    if route.get("candidate") is None:
+        found.append((at, "needs a candidate upstream on the route: the shadow copy goes to the candidate"))
+    match = route.get("match")
+    matched = match.get("methods") if isinstance(match, dict) else None
+    if not isinstance(matched, list):
+        return found
+    allowed = {m.upper() for m in matched if isinstance(m, str)}
+    methods = shadow.get("methods")
+    if methods is None and not allowed & {"GET", "HEAD"}:
+        found.append((at, "mirrors GET and HEAD by default, but match.methods has neither: list methods"))
+    elif isinstance(methods, list):
+        for index, method in enumerate(methods):
+            if isinstance(method, str) and method.upper() not in allowed:
+                found.append(((*at, "methods", index), f"{method.upper()} is not in match.methods, "
+                              "so it is never mirrored"))
     return found
 
 
@@ -104,6 +129,8 @@ def describe_pydantic_error(error: ErrorDetails) -> str:
         return str(context["reason"])
     if kind == "value_error" and "error" in context:
         return str(context["error"])
+    if kind == "bool_type":
+        return "must be true or false" + _got(value)
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -49,6 +50,17 @@ class UpstreamError(Exception):
     @property
     def code(self) -> str:
         return "upstream_timeout" if self.timeout else "upstream_unreachable"
+
+
+class Tee(Protocol):
+    """Receives a copy of what one forwarded exchange streams (shadow.ShadowCall). Synchronous and
+    cheap by contract: nothing here may make the client wait."""
+
+    def request_chunk(self, chunk: bytes) -> None: ...
+    def request_complete(self) -> None: ...
+    def response_head(self, status: int, headers: CIMultiDictProxy[str]) -> None: ...
+    def response_chunk(self, chunk: bytes) -> None: ...
+    def response_complete(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -122,6 +134,18 @@ async def _counted(content: aiohttp.StreamReader, limit: int) -> AsyncIterator[b
         yield chunk
 
 
+async def _teed(content: aiohttp.StreamReader, limit: int | None, tee: Tee) -> AsyncIterator[bytes]:
+    """Stream the upload as _counted does, handing each chunk to the tee; the end completes it."""
+    total = 0
+    async for chunk in content.iter_any():
+        total += len(chunk)
+        if limit is not None and total > limit:
+            raise BodyTooLarge
+        tee.request_chunk(chunk)
+        yield chunk
+    tee.request_complete()
+
+
 def classify(exc: BaseException) -> UpstreamError:
     if isinstance(exc, asyncio.TimeoutError):  # includes aiohttp's connect and socket-read timeouts
         return UpstreamError("timeout", timeout=True, detail=str(exc) or type(exc).__name__)
@@ -142,19 +166,27 @@ async def forward(
     max_body_bytes: int,
     request_id: str,
     exchange: Exchange,
+    tee: Tee | None = None,
 ) -> web.StreamResponse:
     """Send the request upstream and stream the answer back.
 
     Raises BodyTooLarge or UpstreamError while nothing has been sent to the client yet; afterwards a
     failure closes the client connection mid-body (the client sees a truncated response, never a
     complete-looking one) and is reported through `exchange.stream_error`.
+    `tee` (shadow mode) gets a copy of the request and response as they stream; without one, nothing
+    extra happens per chunk.
     """
     data: object = None
     if request.body_exists:
         length = request.content_length
         if length is not None and length > max_body_bytes:
             raise BodyTooLarge
-        data = request.content if length is not None else _counted(request.content, max_body_bytes)
+        if tee is not None:
+            data = _teed(request.content, max_body_bytes if length is None else None, tee)
+        else:
+            data = request.content if length is not None else _counted(request.content, max_body_bytes)
+    elif tee is not None:
+        tee.request_complete()
     try:
         upstream = await session.request(
             request.method,
@@ -182,11 +214,17 @@ async def forward(
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise classify(exc) from exc
             completed = True
+            if tee is not None:
+                tee.response_head(upstream.status, upstream.headers)
+                tee.response_chunk(body)
+                tee.response_complete()
             return web.Response(
                 status=upstream.status, reason=upstream.reason, headers=headers_out, body=body
             )
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers_out)
         await response.prepare(request)
+        if tee is not None:
+            tee.response_head(upstream.status, upstream.headers)
         content = upstream.content
         while True:
             try:
@@ -197,12 +235,16 @@ async def forward(
                 break
             if not chunk:
                 completed = True
+                if tee is not None:
+                    tee.response_complete()
                 break
             try:
                 await response.write(chunk)
             except ConnectionError:  # the client went away; closing `upstream` below cancels the rest
                 exchange.client_gone = True
                 break
+            if tee is not None:
+                tee.response_chunk(chunk)
         return response
     finally:
         # A fully read response gives its connection back to the pool; anything else closes it, which

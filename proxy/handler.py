@@ -19,6 +19,7 @@ from functools import lru_cache
 import aiohttp
 import structlog
 from aiohttp import web
+from multidict import CIMultiDict
 
 from proxy import websocket
 from proxy.clientip import resolve_client_ip
@@ -26,7 +27,8 @@ from proxy.forwarding import BodyTooLarge, Exchange, UpstreamError, forward, req
 from proxy.metrics import ProxyMetrics
 from proxy.paths import BadPath, normalize_path
 from proxy.reload import ConfigStore
-from proxy.routing import RequestFacts, decide
+from proxy.routing import RequestFacts, RouteTable, decide
+from proxy.shadow import ShadowCall, Shadower
 from proxy.upstreams import UpstreamSessions
 from strangler_common.web import REQUEST_ID_HEADER, accept_request_id, json_error
 
@@ -94,11 +96,18 @@ class ProxyHandler:
     """The public listener's only handler; one per app."""
 
     def __init__(
-        self, store: ConfigStore, metrics: ProxyMetrics, sessions: UpstreamSessions, *, access_log: bool
+        self,
+        store: ConfigStore,
+        metrics: ProxyMetrics,
+        sessions: UpstreamSessions,
+        shadower: Shadower,
+        *,
+        access_log: bool,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.sessions = sessions
+        self.shadower = shadower
         self.access_log = access_log
         # Bound once, after the entry point configured logging: no per-request logger construction.
         self.log = structlog.get_logger("proxy").bind()
@@ -196,6 +205,9 @@ class ProxyHandler:
         url = upstream_url(spec.url, path, query)
         outgoing = request_headers(request, request_id, trusted)
         timeout = _timeout(spec.connect_timeout_s, spec.timeout_s)
+        shadow: ShadowCall | None = None
+        if table.shadowed and decision.role == "primary":  # one truthiness check when nothing is shadowed
+            shadow = self._shadow(request, table, decision.route, facts, path, query, outgoing)
         try:
             with self.sessions.lease(decision.upstream) as session:
                 if websocket.is_upgrade(headers):
@@ -216,8 +228,11 @@ class ProxyHandler:
                     max_body_bytes=max_body,
                     request_id=request_id,
                     exchange=exchange,
+                    tee=shadow,
                 )
         except BodyTooLarge:
+            if shadow is not None:
+                shadow.close("skipped_body")
             return json_error(
                 413,
                 "payload_too_large",
@@ -232,11 +247,43 @@ class ProxyHandler:
                 exc.status, exc.code, f"upstream {decision.upstream!r} {what}", headers=id_header,
                 request_id=request_id,
             )  # fmt: skip
+        finally:
+            if shadow is not None:
+                shadow.close()  # a no-op once the primary's answer is complete
         if exchange.stream_error is not None:
             self._upstream_failed(
                 decision.route, decision.upstream, exchange.stream_error, "failed mid-body", request_id
             )
         return response
+
+    def _shadow(
+        self,
+        request: web.Request,
+        table: RouteTable,
+        route_name: str,
+        facts: RequestFacts,
+        path: str,
+        query: str,
+        outgoing: CIMultiDict[str],
+    ) -> ShadowCall | None:
+        route = table.shadowed.get(route_name)
+        if route is None or route.candidate is None:
+            return None
+        if websocket.is_upgrade(request.headers):  # a protocol switch cannot be mirrored
+            self.metrics.shadow_outcome(route.name, "skipped_method")
+            return None
+        return self.shadower.begin(
+            route,
+            method=request.method,
+            sample_key=route.shadow_key(facts),
+            request_id=facts.request_id,
+            path=path,
+            query=query,
+            headers=outgoing,
+            content_length=request.content_length if request.body_exists else None,
+            candidate=table.upstreams[route.candidate],
+            primary=table.upstreams[route.primary],
+        )
 
     def _upstream_failed(self, route: str, upstream: str, kind: str, detail: str, request_id: str) -> None:
         self.metrics.upstream_error(route, upstream, kind)

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy.metrics import ProxyMetrics
 from proxy.reload import ConfigStore
+from proxy.shadow import Shadower
 from proxy.upstreams import ReadinessProbe, UpstreamSessions
 
 STORE = web.AppKey("store", ConfigStore)
@@ -18,4 +19,5 @@ METRICS = web.AppKey("metrics", ProxyMetrics)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 SESSIONS = web.AppKey("sessions", UpstreamSessions)
 READINESS = web.AppKey("readiness", ReadinessProbe)
+SHADOW = web.AppKey("shadow", Shadower)  # shadow mode: in-flight copies, noise memory, mismatch store
 ADMIN_TOKEN = web.AppKey("admin_token", str)  # absent when no token is configured

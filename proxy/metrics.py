@@ -21,6 +21,11 @@ KNOWN_METHODS = frozenset(
 )
 UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
 DECISION_REASONS = ("flag", "percent", "missing_key")
+SHADOW_OUTCOMES = (
+    "compared", "sampled_out", "skipped_method", "skipped_body", "dropped_full", "error", "timeout",
+)  # fmt: skip
+SHADOW_KINDS = ("status", "header", "body_shape", "body_value", "image", "noise")
+LATENCY_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)
 
 
 def method_label(method: str) -> str:
@@ -82,6 +87,31 @@ class ProxyMetrics:
         )
         for result in ("success", "failure"):
             self.reloads.labels(result=result)
+        self.shadow_requests = Counter(
+            "strangler_shadow_requests_total",
+            "Primary-served requests on shadowed routes, by what became of their shadow copy.",
+            ["route", "outcome"],
+            registry=registry,
+        )
+        self.shadow_comparisons = Counter(
+            "strangler_shadow_comparisons_total",
+            "Compared primary/candidate pairs by result (differences that are only noise: match).",
+            ["route", "result"],
+            registry=registry,
+        )
+        self.shadow_mismatches = Counter(
+            "strangler_shadow_mismatches_total",
+            "Compared pairs with at least one difference of a kind (noise: differences excused as noise).",
+            ["route", "kind"],
+            registry=registry,
+        )
+        self.shadow_latency_ratio = Histogram(
+            "strangler_shadow_latency_ratio",
+            "Candidate latency divided by primary latency, for compared pairs.",
+            ["route"],
+            buckets=LATENCY_RATIO_BUCKETS,
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, str, str, int], Any] = {}
         self._duration_children: dict[tuple[str, str, str], Any] = {}
         self._decision_children: dict[tuple[str, str], Any] = {}
@@ -111,6 +141,33 @@ class ProxyMetrics:
         if child is None:
             child = self._decision_children[key] = self.decisions.labels(route, reason)
         child.inc()
+
+    def init_shadow(self, routes: Iterable[str]) -> None:
+        """Shadowed routes show every outcome and result from the start, at 0 (dashboards need series)."""
+        for route in routes:
+            for outcome in SHADOW_OUTCOMES:
+                self.shadow_requests.labels(route, outcome)
+            for result in ("match", "mismatch"):
+                self.shadow_comparisons.labels(route, result)
+
+    def shadow_outcome(self, route: str, outcome: str) -> None:
+        self.shadow_requests.labels(route, outcome).inc()
+
+    def shadow_compared(
+        self, route: str, *, real: Iterable[str], noise: bool, latency_ratio: float | None
+    ) -> None:
+        kinds = set(real)
+        self.shadow_comparisons.labels(route, "mismatch" if kinds else "match").inc()
+        if noise:
+            kinds.add("noise")
+        for kind in kinds:
+            self.shadow_mismatches.labels(route, kind).inc()
+        if latency_ratio is not None:
+            self.shadow_latency_ratio.labels(route).observe(latency_ratio)
+
+    def observe_shadow_call(self, route: str, upstream: str, seconds: float) -> None:
+        """The candidate's shadow calls, as role="shadow" in the request duration histogram."""
+        self.duration.labels(route, upstream, "shadow").observe(seconds)
 
     def upstream_error(self, route: str, upstream: str, kind: str) -> None:
         self.upstream_errors.labels(route, upstream, kind).inc()

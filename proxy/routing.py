@@ -26,6 +26,8 @@ from typing import Literal
 from proxy.bucketing import bucket, threshold
 from proxy.config import Config, Limits, Route
 from proxy.rules import FlagRule, KeySource, Methods, PathPrefix, PathRegex
+from proxy.schema_shadow import Shadow
+from proxy.shadow_policy import ShadowPolicy, compile_compare
 
 Role = Literal["primary", "candidate", "default"]
 Reason = Literal["flag", "percent", "missing_key"]
@@ -71,6 +73,7 @@ class CompiledRoute:
     on_missing_key: Literal["primary", "candidate", "random"] = "primary"
     salt: str = ""
     has_rollout: bool = False
+    shadow: ShadowPolicy | None = None  # mirror primary-served requests to the candidate (shadow.py)
     threshold: int = field(init=False)  # basis points below which a bucket goes to the candidate
 
     def __post_init__(self) -> None:
@@ -93,6 +96,15 @@ class CompiledRoute:
             return self._to(self._side(facts.request_id), "missing_key")
         return self._to("candidate" if self.on_missing_key == "candidate" else "primary", "missing_key")
 
+    def shadow_key(self, facts: RequestFacts) -> str:
+        """What shadow sampling hashes: the request id, or the sticky key when asked (and present)."""
+        if self.shadow is not None and self.shadow.sample_by == "sticky_key":
+            for source in self.sticky_key:
+                key = source.read(facts)
+                if key is not None:
+                    return key
+        return facts.request_id
+
     def _side(self, key: str) -> Literal["primary", "candidate"]:
         return "candidate" if bucket(key, salt=self.salt) < self.threshold else "primary"
 
@@ -109,6 +121,9 @@ class RouteTable:
     default_upstream: str
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
     limits: Limits
+    # route name -> compiled route, only for routes with a shadow block: empty means the request
+    # path pays one truthiness check for shadowing, nothing more.
+    shadowed: Mapping[str, CompiledRoute] = field(default_factory=lambda: MappingProxyType({}))
 
     def route(self, name: str) -> CompiledRoute | None:
         return next((route for route in self.routes if route.name == name), None)
@@ -135,6 +150,27 @@ def compile_route(route: Route) -> CompiledRoute:
         on_missing_key=rollout.on_missing_key if rollout else "primary",
         salt=(rollout.salt or route.name) if rollout else route.name,
         has_rollout=rollout is not None,
+        shadow=compile_shadow(route.shadow, salt=(rollout.salt or route.name) if rollout else route.name),
+    )
+
+
+def compile_shadow(shadow: Shadow | None, *, salt: str) -> ShadowPolicy | None:
+    """None when there is no shadow block or it mirrors 0 %: an idle policy costs nothing per request."""
+    if shadow is None or shadow.percent == 0:
+        return None
+    compare = shadow.compare
+    return ShadowPolicy(
+        percent=shadow.percent,
+        methods=frozenset(shadow.methods),
+        max_in_flight=shadow.max_in_flight,
+        max_body_bytes=shadow.max_body_bytes,
+        timeout_s=shadow.timeout_s,
+        compare=compile_compare(compare.status, compare.headers, compare.ignore, compare.images),
+        noise_percent=shadow.noise_baseline.percent,
+        noise_methods=frozenset(shadow.noise_baseline.methods),
+        keep_mismatches=shadow.keep_mismatches,
+        sample_by=shadow.sample_by,
+        salt=salt,
     )
 
 
@@ -145,12 +181,14 @@ def compile_routes(config: Config) -> RouteTable:
                            timeout_s=spec.timeout_s)
         for name, spec in config.upstreams.items()
     }
+    routes = tuple(compile_route(route) for route in config.routes)
     return RouteTable(
-        routes=tuple(compile_route(route) for route in config.routes),
+        routes=routes,
         upstreams=MappingProxyType(upstreams),
         default_upstream=config.default_upstream,
         trusted_proxies=tuple(ipaddress.ip_network(cidr) for cidr in config.trusted_proxies),
         limits=config.limits,
+        shadowed=MappingProxyType({r.name: r for r in routes if r.shadow is not None and r.candidate}),
     )
 
 

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from proxy.config_checks import NAME, NAME_RULE, cross_checks
 from proxy.paths import BadPath, normalize_path
+from proxy.schema_shadow import Shadow
 from proxy.yamlsource import format_path
 
 # RFC 9110 token: what a method or header name may be made of.
@@ -258,6 +259,7 @@ class Route(_Model):
     candidate: str | None = None
     rollout: Rollout | None = None
     flags: list[Flag] = Field(default_factory=list)
+    shadow: Shadow | None = None  # mirror primary-served requests to the candidate (schema_shadow.py)
 
     @model_validator(mode="before")
     @classmethod

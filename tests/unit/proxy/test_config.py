@@ -175,7 +175,7 @@ def test_every_error_is_reported_together_sorted_by_line() -> None:
             match: {path_prefix: /api/images, path_regex: "^/x"}
             primary: legacy
             candidate: ghost
-            shadow: {percent: 1}
+            shadow: {percent: 1, methodz: [GET]}
             fallback: legacy
             guard: {}
             rollout:
@@ -215,7 +215,7 @@ def test_every_error_is_reported_together_sorted_by_line() -> None:
         "routes.yaml:7: limits.max_header_bytes: unknown field (did you mean 'max_body_bytes'?)",
         "routes.yaml:10: routes[0].match: needs exactly one of path_prefix or path_regex",
         "routes.yaml:12: routes[0].candidate: unknown upstream 'ghost' (known: bad name, legacy)",
-        "routes.yaml:13: routes[0].shadow: not supported yet by this version",
+        "routes.yaml:13: routes[0].shadow.methodz: unknown field (did you mean 'methods'?)",
         "routes.yaml:14: routes[0].fallback: not supported yet by this version",
         "routes.yaml:15: routes[0].guard: not supported yet by this version",
         "routes.yaml:17: routes[0].rollout.percent: must be between 0 and 100",
