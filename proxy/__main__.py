@@ -2,6 +2,7 @@
 
   strangler-proxy serve --config routes.yaml [--host 0.0.0.0] [--port 8080]
                         [--admin-host 127.0.0.1] [--admin-port 8089] [--log-level INFO]
+                        [--workers N]   N pre-forked processes on one SO_REUSEPORT port (proxy/workers.py)
   strangler-proxy validate routes.yaml     exit 0 + one-line summary, or exit 1 + every error
   strangler-proxy show routes.yaml [--format yaml|json]   the config with every default filled in
 
@@ -53,12 +54,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-port", type=int, default=8089)
     serve.add_argument("--log-level", default="INFO", type=str.upper,
                        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    serve.add_argument(
+        "--workers", type=_positive, default=1, metavar="N",
+        help="worker processes (default 1). N > 1 pre-forks N processes that share the public port "
+        "through SO_REUSEPORT (the kernel spreads connections); each worker has its own admin listener "
+        "on --admin-port + i (i = 0..N-1) with its own metrics, so scrape all N; SIGHUP to the parent "
+        "reloads every worker, POST /reload only the worker it reaches (the others follow the file)",
+    )  # fmt: skip
     validate = commands.add_parser("validate", help="check a routes.yaml; exit 1 listing every error")
     validate.add_argument("path")
     show = commands.add_parser("show", help="print a routes.yaml with every default filled in")
     show.add_argument("path")
     show.add_argument("--format", choices=("yaml", "json"), default="yaml")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return value
 
 
 def admin_token(environ: dict[str, str] | os._Environ[str]) -> str | None:
@@ -90,6 +105,12 @@ def _serve(args: argparse.Namespace) -> int:
     token = admin_token(os.environ)
     configure_logging("proxy", level=args.log_level)
     try:
+        if args.workers > 1:
+            workers = importlib.import_module("proxy.workers")
+            return int(workers.serve_workers(
+                args.workers, config_path=args.config, host=args.host, port=args.port,
+                admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token,
+            ))  # fmt: skip
         server.serve(config_path=args.config, host=args.host, port=args.port,
                      admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token)
     except ConfigError as error:

@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from proxy.admin_resilience import circuits, guard_state, reset_guard
 from proxy.admin_shadow import show_mismatches
-from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, SESSIONS, SHADOW, STORE
+from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, RESILIENCE, SESSIONS, SHADOW, STORE
 from proxy.reload import effective_percents
 from strangler_common.web import install_observability, json_error, metrics_handler
 
@@ -28,6 +29,7 @@ def create_admin_app(public: web.Application) -> web.Application:
     admin[SESSIONS] = public[SESSIONS]
     admin[READINESS] = public[READINESS]
     admin[SHADOW] = public[SHADOW]
+    admin[RESILIENCE] = public[RESILIENCE]
     if ADMIN_TOKEN in public:
         admin[ADMIN_TOKEN] = public[ADMIN_TOKEN]
     install_observability(admin)
@@ -38,6 +40,7 @@ def create_admin_app(public: web.Application) -> web.Application:
     admin.router.add_get("/routes", _protected(show_routes))
     admin.router.add_post("/reload", _protected(reload))
     admin.router.add_get("/shadow/mismatches", _protected(show_mismatches))
+    admin.router.add_post("/routes/{name}/guard/reset", _protected(reset_guard))
     return admin
 
 
@@ -96,20 +99,22 @@ async def show_routes(request: web.Request) -> web.StreamResponse:
     table = request.app[STORE].current.table
     counts = request.app[METRICS].counts_by_role
     percents = dict(effective_percents(table))
+    resilience = request.app[RESILIENCE]
     routes = [
         {
             "name": route.name,
             "primary": route.primary,
             "candidate": route.candidate,
-            "percent": percents[route.name],
+            "percent": resilience.effective_percent(route.name, percents[route.name]),
             "requests": {
                 role: counts[(route.name, role)] for role in ("primary", "candidate")
             },
+            **guard_state(request, route.name),  # a "guard" entry for routes with a guard block
         }
         for route in table.routes
     ]
     default = {"upstream": table.default_upstream, "requests": counts[("default", "default")]}
-    return web.json_response({"routes": routes, "default": default})
+    return web.json_response({"routes": routes, "default": default, "circuits": circuits(request)})
 
 
 async def reload(request: web.Request) -> web.StreamResponse:

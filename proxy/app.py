@@ -17,9 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from proxy.config import LoadedConfig
 from proxy.handler import ProxyHandler
-from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, SESSIONS, SHADOW, STORE
+from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, RESILIENCE, SESSIONS, SHADOW, STORE
 from proxy.metrics import ProxyMetrics
 from proxy.reload import ConfigStore, Snapshot, watch
+from proxy.resilience import Resilience
 from proxy.shadow import Shadower
 from proxy.upstreams import ReadinessProbe, UpstreamSessions
 
@@ -47,7 +48,13 @@ def create_app(
     shadower = app[SHADOW] = Shadower(metrics)
     if admin_token:
         app[ADMIN_TOKEN] = admin_token
-    handler = ProxyHandler(store, metrics, sessions, shadower, access_log=access_log)
+    resilience = app[RESILIENCE] = Resilience(metrics)
+    resilience.follow(loaded.config)
+    # Guards and breakers follow every swap; a guard survives a reload that leaves its route unchanged.
+    store.subscribe(lambda snapshot: resilience.follow(snapshot.loaded.config))
+    handler = ProxyHandler(
+        store, metrics, sessions, shadower, access_log=access_log, resilience=resilience
+    )
     app.router.add_route("*", "/{tail:.*}", handler.handle)  # one catch-all route: nothing to search
     app.cleanup_ctx.append(_upstream_sessions)
     app.cleanup_ctx.append(_shadow)

@@ -19,7 +19,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from proxy.config_checks import Issue, cross_checks, describe_pydantic_error
-from proxy.schema import Config, Flag, Limits, Match, Rollout, Route, Upstream
+from proxy.schema import Config, Flag, Match, Rollout, Route, Upstream
+from proxy.schema_resilience import Limits
 from proxy.yamlsource import YamlSyntaxError, format_path, read_yaml
 
 __all__ = [

@@ -22,7 +22,7 @@ from proxy.yamlsource import Path
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
 NAME_RULE = ("must start with a letter and use only letters, digits, '_' and '-' (at most 63 characters): "
              "it becomes a metric label")
-RESERVED_ROUTE_FIELDS = frozenset({"fallback", "guard"})
+RESERVED_ROUTE_FIELDS: frozenset[str] = frozenset()  # route fields named for a later version
 KNOWN_FIELDS = (
     "version", "upstreams", "default_upstream", "trusted_proxies", "routes", "limits", "url",
     "connect_timeout_s", "timeout_s", "max_body_bytes", "name", "match", "primary", "candidate",
@@ -30,6 +30,9 @@ KNOWN_FIELDS = (
     "on_missing_key", "salt", "header", "cookie", "query", "equals", "in", "use",
     "shadow", "max_in_flight", "compare", "status", "headers", "ignore", "images", "noise_baseline",
     "keep_mismatches", "sample_by",
+    "fallback", "guard", "when", "replay_non_idempotent", "max_error_rate", "min_requests", "window_s",
+    "circuit", "failures", "open_s", "max_open_s", "max_headers", "max_header_bytes", "max_url_bytes",
+    "client_read_timeout_s", "max_connections", "ownership", "owner",
 )
 
 
@@ -59,7 +62,7 @@ def cross_checks(data: Any) -> list[tuple[Path, str]]:
 
     def reference(path: Path, value: Any) -> None:
         if known is not None and isinstance(value, str) and value not in known:
-            listed = ", ".join(sorted(known)) or "none"
+            listed = ", ".join(n if n.isprintable() else repr(n) for n in sorted(known)) or "none"
             found.append((path, f"unknown upstream {value!r} (known: {listed})"))
 
     reference(("default_upstream",), data.get("default_upstream"))
@@ -94,6 +97,9 @@ def _route_checks(at: Path, route: dict[str, Any], first_use: dict[str, int]) ->
         for index, flag in enumerate(flags):
             if isinstance(flag, dict) and flag.get("use") == "candidate":
                 found.append(((*at, "flags", index, "use"), "is candidate, but the route has no candidate"))
+    for block in ("fallback", "guard", "ownership"):
+        if route.get(block) not in (None, []) and candidate is None:
+            found.append(((*at, block), f"needs a candidate upstream on the route: {block} concerns it"))
     shadow = route.get("shadow")
     if isinstance(shadow, dict):
         found.extend(_shadow_checks((*at, "shadow"), route, shadow))

@@ -9,7 +9,7 @@ response body is copied chunk by chunk, with backpressure, to the client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Protocol
@@ -33,6 +33,19 @@ Networks = Sequence[IPv4Network | IPv6Network]
 
 class BodyTooLarge(Exception):
     pass
+
+
+class BodyReadTimeout(Exception):
+    """The client paused its request body longer than limits.client_read_timeout_s (408). Set on the
+    request's stream by frontdoor.py. Not a TimeoutError: that would read as the upstream timing out."""
+
+
+class Diverted(Exception):
+    """forward()'s `divert` claimed this status (fallback): nothing of the response reached the client."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the upstream answered {status}")
+        self.status = status
 
 
 class UpstreamError(Exception):
@@ -167,6 +180,8 @@ async def forward(
     request_id: str,
     exchange: Exchange,
     tee: Tee | None = None,
+    body: bytes | AsyncIterator[bytes] | None = None,
+    divert: Callable[[int], bool] | None = None,
 ) -> web.StreamResponse:
     """Send the request upstream and stream the answer back.
 
@@ -175,9 +190,13 @@ async def forward(
     complete-looking one) and is reported through `exchange.stream_error`.
     `tee` (shadow mode) gets a copy of the request and response as they stream; without one, nothing
     extra happens per chunk.
+    `body` replaces the request's own stream (failover.read_body kept it for a replay); `divert(status)`
+    returning True raises Diverted before anything is sent to the client (fallback on 5xx/404).
     """
     data: object = None
-    if request.body_exists:
+    if body is not None:
+        data = body
+    elif request.body_exists:
         length = request.content_length
         if length is not None and length > max_body_bytes:
             raise BodyTooLarge
@@ -201,9 +220,13 @@ async def forward(
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         if isinstance(exc.__cause__, BodyTooLarge) or isinstance(exc.__context__, BodyTooLarge):
             raise BodyTooLarge from exc
+        if isinstance(exc.__cause__, BodyReadTimeout) or isinstance(exc.__context__, BodyReadTimeout):
+            raise BodyReadTimeout from exc
         raise classify(exc) from exc
     completed = False
     try:
+        if divert is not None and divert(upstream.status):
+            raise Diverted(upstream.status)  # the finally below closes the upstream response unread
         headers_out = response_headers(upstream.headers, request_id)
         length = upstream.content_length
         if length is not None and length <= SMALL_BODY and request.method != "HEAD":

@@ -16,17 +16,26 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 
-import aiohttp
 import structlog
 from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy import websocket
 from proxy.clientip import resolve_client_ip
-from proxy.forwarding import BodyTooLarge, Exchange, UpstreamError, forward, request_headers, upstream_url
+from proxy.failover import Call, Caller, CircuitOpen
+from proxy.forwarding import (
+    BodyReadTimeout,
+    BodyTooLarge,
+    Exchange,
+    UpstreamError,
+    request_headers,
+    upstream_url,
+)
+from proxy.limits import request_refusal
 from proxy.metrics import ProxyMetrics
 from proxy.paths import BadPath, normalize_path
 from proxy.reload import ConfigStore
+from proxy.resilience import Resilience
 from proxy.routing import RequestFacts, RouteTable, decide
 from proxy.shadow import ShadowCall, Shadower
 from proxy.upstreams import UpstreamSessions
@@ -81,17 +90,6 @@ def _peer_ip(peer: str | None) -> str:
     return resolve_client_ip(peer, (), ())
 
 
-@lru_cache(maxsize=256)
-def _timeout(connect_s: float, read_s: float) -> aiohttp.ClientTimeout:
-    # sock_connect bounds the TCP connect; sock_read the wait for the headers and then for each body
-    # chunk: an idle stream times out, a long one does not. No total: a 1 GB download takes as long as
-    # it takes. `connect` (a free pooled connection, then the connect) only keeps a full pool from
-    # making a request wait forever.
-    return aiohttp.ClientTimeout(
-        total=None, connect=connect_s + read_s, sock_connect=connect_s, sock_read=read_s
-    )
-
-
 class ProxyHandler:
     """The public listener's only handler; one per app."""
 
@@ -103,12 +101,15 @@ class ProxyHandler:
         shadower: Shadower,
         *,
         access_log: bool,
+        resilience: Resilience,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.sessions = sessions
         self.shadower = shadower
         self.access_log = access_log
+        self.resilience = resilience  # guards and breakers (it follows reloads itself; see app.py)
+        self.caller = Caller(sessions, self.resilience, self._upstream_failed)
         # Bound once, after the entry point configured logging: no per-request logger construction.
         self.log = structlog.get_logger("proxy").bind()
         self.access = structlog.get_logger("access").bind()
@@ -181,6 +182,10 @@ class ProxyHandler:
             return json_error(400, "invalid_path", str(exc), headers=id_header, request_id=request_id)
         labels[3] = path
         table = self.store.current.table  # read once: this request finishes on this table
+        refused = request_refusal(request.raw_path, request.raw_headers, table.limits)
+        if refused is not None:
+            status, code, message = refused
+            return json_error(status, code, message, headers=id_header, request_id=request_id)
         headers = request.headers
         trusted = table.trusted_proxies
         facts = RequestFacts(
@@ -196,7 +201,7 @@ class ProxyHandler:
             ),
             request_id=request_id,
         )
-        decision = decide(table, facts)
+        decision = self.resilience.steer(decide(table, facts))  # a tripped guard: no candidate at all
         labels[0], labels[1], labels[2] = decision.route, decision.upstream, decision.role
         if decision.reason is not None:
             self.metrics.observe_decision(decision.route, decision.reason)
@@ -204,13 +209,12 @@ class ProxyHandler:
         max_body = table.limits.max_body_bytes
         url = upstream_url(spec.url, path, query)
         outgoing = request_headers(request, request_id, trusted)
-        timeout = _timeout(spec.connect_timeout_s, spec.timeout_s)
         shadow: ShadowCall | None = None
         if table.shadowed and decision.role == "primary":  # one truthiness check when nothing is shadowed
             shadow = self._shadow(request, table, decision.route, facts, path, query, outgoing)
         try:
-            with self.sessions.lease(decision.upstream) as session:
-                if websocket.is_upgrade(headers):
+            if websocket.is_upgrade(headers):
+                with self.sessions.lease(decision.upstream) as session:
                     return await websocket.relay(
                         request,
                         session,
@@ -219,17 +223,18 @@ class ProxyHandler:
                         handshake_timeout_s=spec.connect_timeout_s + spec.timeout_s,
                         max_msg_size=max_body,
                     )
-                response = await forward(
-                    request,
-                    session,
-                    url,
-                    outgoing,
-                    timeout=timeout,
-                    max_body_bytes=max_body,
-                    request_id=request_id,
-                    exchange=exchange,
-                    tee=shadow,
-                )
+            call = Call(request, table, path, query, outgoing, request_id, exchange)
+            fallback = (
+                self.resilience.plan(decision.route).fallback
+                if decision.role == "candidate" and decision.reason != "owner"  # the primary has no copy
+                else None
+            )
+            route = table.route(decision.route) if fallback is not None else None
+            if fallback is None or route is None:
+                guarded = decision.route if decision.role == "candidate" else None  # counts for the guard
+                response = await self.caller.call(call, decision.upstream, tee=shadow, guarded=guarded)
+            else:  # the candidate first; the primary if it fails in a way the route falls back on
+                response = await self.caller.with_fallback(call, decision, route.primary, fallback, labels)
         except BodyTooLarge:
             if shadow is not None:
                 shadow.close("skipped_body")
@@ -240,11 +245,17 @@ class ProxyHandler:
                 headers=id_header,
                 request_id=request_id,
             )
+        except BodyReadTimeout:
+            return json_error(
+                408, "request_timeout", "the request body stopped arriving", headers=id_header,
+                request_id=request_id,
+            )  # fmt: skip
         except UpstreamError as exc:
-            self._upstream_failed(decision.route, decision.upstream, exc.kind, str(exc), request_id)
+            if not isinstance(exc, CircuitOpen):  # not tried at all: strangler_circuit_rejected_total
+                self._upstream_failed(decision.route, labels[1], exc.kind, str(exc), request_id)
             what = "did not answer in time" if exc.timeout else "could not be reached"
             return json_error(
-                exc.status, exc.code, f"upstream {decision.upstream!r} {what}", headers=id_header,
+                exc.status, exc.code, f"upstream {labels[1]!r} {what}", headers=id_header,
                 request_id=request_id,
             )  # fmt: skip
         finally:

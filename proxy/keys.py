@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy.metrics import ProxyMetrics
 from proxy.reload import ConfigStore
+from proxy.resilience import Resilience
 from proxy.shadow import Shadower
 from proxy.upstreams import ReadinessProbe, UpstreamSessions
 
@@ -20,4 +21,5 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 SESSIONS = web.AppKey("sessions", UpstreamSessions)
 READINESS = web.AppKey("readiness", ReadinessProbe)
 SHADOW = web.AppKey("shadow", Shadower)  # shadow mode: in-flight copies, noise memory, mismatch store
+RESILIENCE = web.AppKey("resilience", Resilience)  # guards per route, circuit breakers per upstream
 ADMIN_TOKEN = web.AppKey("admin_token", str)  # absent when no token is configured

@@ -20,7 +20,7 @@ KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
-DECISION_REASONS = ("flag", "percent", "missing_key")
+DECISION_REASONS = ("owner", "flag", "percent", "missing_key")
 SHADOW_OUTCOMES = (
     "compared", "sampled_out", "skipped_method", "skipped_body", "dropped_full", "error", "timeout",
 )  # fmt: skip

@@ -80,13 +80,13 @@ class ConfigStore:
             changed = loaded.sha256 != previous.loaded.sha256
             if changed:
                 self.current = Snapshot(loaded, table)
+                if self._metrics is not None:  # before the listeners: a tripped guard then sets its 0
+                    self._metrics.set_rollout(effective_percents(table))
                 for listener in list(self._listeners):
                     try:
                         listener(self.current)
                     except Exception:
                         _log.exception("config_listener_failed", listener=repr(listener))
-                if self._metrics is not None:
-                    self._metrics.set_rollout(effective_percents(table))
             self.last_errors = ()
             if self._metrics is not None:
                 self._metrics.reload_attempt(ok=True, at=time.time())

@@ -30,7 +30,7 @@ from proxy.schema_shadow import Shadow
 from proxy.shadow_policy import ShadowPolicy, compile_compare
 
 Role = Literal["primary", "candidate", "default"]
-Reason = Literal["flag", "percent", "missing_key"]
+Reason = Literal["owner", "flag", "percent", "missing_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,8 @@ class CompiledRoute:
     salt: str = ""
     has_rollout: bool = False
     shadow: ShadowPolicy | None = None  # mirror primary-served requests to the candidate (shadow.py)
+    # (path pattern, side): data ownership, checked before everything else (reason "owner")
+    owners: tuple[tuple[re.Pattern[str], Literal["primary", "candidate"]], ...] = ()
     threshold: int = field(init=False)  # basis points below which a bucket goes to the candidate
 
     def __post_init__(self) -> None:
@@ -83,6 +85,9 @@ class CompiledRoute:
         return self.methods(facts.method) and self.path(facts.path)
 
     def decide(self, facts: RequestFacts) -> Decision:
+        for pattern, owner in self.owners:
+            if pattern.search(facts.path):
+                return self._to(owner, "owner")
         for flag in self.flags:
             if flag(facts):
                 return self._to(flag.use, "flag")
@@ -124,6 +129,9 @@ class RouteTable:
     # route name -> compiled route, only for routes with a shadow block: empty means the request
     # path pays one truthiness check for shadowing, nothing more.
     shadowed: Mapping[str, CompiledRoute] = field(default_factory=lambda: MappingProxyType({}))
+    # first path segment -> the routes that can match a path under it, in table order (see
+    # index_by_segment); empty (a table built by hand) means decide() scans every route.
+    by_segment: Mapping[str, tuple[CompiledRoute, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def route(self, name: str) -> CompiledRoute | None:
         return next((route for route in self.routes if route.name == name), None)
@@ -150,6 +158,7 @@ def compile_route(route: Route) -> CompiledRoute:
         on_missing_key=rollout.on_missing_key if rollout else "primary",
         salt=(rollout.salt or route.name) if rollout else route.name,
         has_rollout=rollout is not None,
+        owners=tuple((re.compile(owner.path_regex), owner.owner) for owner in route.ownership),
         shadow=compile_shadow(route.shadow, salt=(rollout.salt or route.name) if rollout else route.name),
     )
 
@@ -189,12 +198,38 @@ def compile_routes(config: Config) -> RouteTable:
         trusted_proxies=tuple(ipaddress.ip_network(cidr) for cidr in config.trusted_proxies),
         limits=config.limits,
         shadowed=MappingProxyType({r.name: r for r in routes if r.shadow is not None and r.candidate}),
+        by_segment=index_by_segment(routes),
     )
+
+
+def _first_segment(path: str) -> str:
+    return path[1:].split("/", 1)[0]
+
+
+def _prefix_segment(route: CompiledRoute) -> str | None:
+    """The first segment every path this route matches starts with; None when it can match any path
+    (a regex, or the prefix "/")."""
+    if isinstance(route.path, PathPrefix) and route.path.prefix != "/":
+        return _first_segment(route.path.prefix)
+    return None
+
+
+def index_by_segment(routes: tuple[CompiledRoute, ...]) -> Mapping[str, tuple[CompiledRoute, ...]]:
+    """Benchmarks showed the linear scan of 50 routes as ~10 % of a proxied request's CPU. A prefix
+    route can only match paths under its first segment, so each segment keeps only its own prefix
+    routes plus the routes that can match anything, in table order: first match wins as before.
+    Key "" holds the routes for every other segment."""
+    segments = {seg for route in routes if (seg := _prefix_segment(route)) is not None}
+    index = {seg: tuple(r for r in routes if _prefix_segment(r) in (None, seg)) for seg in segments}
+    index[""] = tuple(r for r in routes if _prefix_segment(r) is None)
+    return MappingProxyType(index)
 
 
 def decide(table: RouteTable, facts: RequestFacts) -> Decision:
     """First matching route wins; unmatched requests go to the default upstream."""
-    for route in table.routes:
+    index = table.by_segment
+    routes = index.get(_first_segment(facts.path)) or index.get("", ()) if index else table.routes
+    for route in routes:
         if route.matches(facts):
             return route.decide(facts)
     return Decision(route="default", upstream=table.default_upstream, role="default", reason=None)

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from proxy.config_checks import NAME, NAME_RULE, cross_checks
 from proxy.paths import BadPath, normalize_path
+from proxy.schema_resilience import Circuit, Fallback, Guard, Limits, Owner
 from proxy.schema_shadow import Shadow
 from proxy.yamlsource import format_path
 
@@ -80,6 +81,7 @@ class Upstream(_Model):
     url: str
     connect_timeout_s: float = 2.0
     timeout_s: float = 60.0
+    circuit: Circuit = Field(default_factory=Circuit)  # the breaker in front of this upstream
 
     @field_validator("url")
     @classmethod
@@ -100,17 +102,6 @@ class Upstream(_Model):
     def _positive(cls, value: float) -> float:
         if not (math.isfinite(value) and value > 0):
             raise _fail("must be a number of seconds greater than 0")
-        return value
-
-
-class Limits(_Model):
-    max_body_bytes: int = 10 * 1024 * 1024
-
-    @field_validator("max_body_bytes")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value <= 0:
-            raise _fail("must be greater than 0")
         return value
 
 
@@ -260,6 +251,9 @@ class Route(_Model):
     rollout: Rollout | None = None
     flags: list[Flag] = Field(default_factory=list)
     shadow: Shadow | None = None  # mirror primary-served requests to the candidate (schema_shadow.py)
+    fallback: Fallback | None = None  # replay to the primary when the candidate fails (schema_resilience.py)
+    guard: Guard | None = None  # roll back to 0 % when the candidate's error rate is too high
+    ownership: list[Owner] = Field(default_factory=list)  # data reads go to the side that holds the data
 
     @model_validator(mode="before")
     @classmethod

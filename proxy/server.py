@@ -15,6 +15,7 @@ from aiohttp import web
 from proxy.admin import create_admin_app
 from proxy.app import create_app
 from proxy.config import load_config
+from proxy.frontdoor import FrontDoorRunner
 from proxy.keys import STORE
 
 _log = structlog.get_logger("proxy.server")
@@ -31,6 +32,7 @@ def serve(
     *,
     shutdown_timeout_s: float = 30.0,
     access_log: bool = True,
+    reuse_port: bool = False,  # SO_REUSEPORT on the public socket: set by proxy.workers (--workers N)
 ) -> None:
     """Block until SIGINT/SIGTERM. Raises proxy.config.ConfigError when the file is invalid at start."""
     del log_level
@@ -50,6 +52,7 @@ def serve(
                 admin_host=admin_host,
                 admin_port=admin_port,
                 shutdown_timeout_s=shutdown_timeout_s,
+                reuse_port=reuse_port,
             )
         )
 
@@ -62,11 +65,20 @@ async def _serve(
     admin_host: str,
     admin_port: int,
     shutdown_timeout_s: float,
+    reuse_port: bool = False,
 ) -> None:
     loop = asyncio.get_running_loop()
     admin = create_admin_app(app)
-    public_runner = web.AppRunner(
-        app, handler_cancellation=True, access_log=None, shutdown_timeout=shutdown_timeout_s
+    # FrontDoorRunner: the limits block (parser bounds, head/body read timeout, connection cap) and JSON
+    # answers for what the HTTP parser refuses. keepalive_timeout: an idle kept-alive connection goes
+    # after 75 s (aiohttp's default is an hour), so idle clients cannot hold max_connections.
+    public_runner = FrontDoorRunner(
+        app,
+        limits=lambda: app[STORE].current.table.limits,
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout_s,
+        keepalive_timeout=75.0,
     )
     admin_runner = web.AppRunner(admin, access_log=None, shutdown_timeout=5.0)
     stop = asyncio.Event()
@@ -80,7 +92,7 @@ async def _serve(
     await public_runner.setup()
     await admin_runner.setup()
     try:
-        public_site = web.TCPSite(public_runner, host, port)
+        public_site = web.TCPSite(public_runner, host, port, reuse_port=reuse_port or None)
         admin_site = web.TCPSite(admin_runner, admin_host, admin_port)
         await public_site.start()
         await admin_site.start()

@@ -11,6 +11,7 @@ one silently), and so is a non-scalar key.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,5 +174,5 @@ def format_path(path: Path) -> str:
         elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
             out += f".{part}" if out else part
         else:
-            out += '["' + part.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+            out += "[" + json.dumps(part, ensure_ascii=False) + "]"  # control characters escaped too
     return out or "(root)"

@@ -75,7 +75,8 @@ def test_show_prints_the_config_with_defaults_filled_in(capsys: pytest.CaptureFi
     assert main(["show", str(REPO / "routes.yaml"), "--format", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["upstreams"]["legacy"] == {
-        "url": "http://127.0.0.1:8081", "connect_timeout_s": 2.0, "timeout_s": 60.0}
+        "url": "http://127.0.0.1:8081", "connect_timeout_s": 2.0, "timeout_s": 60.0,
+        "circuit": {"failures": 5, "open_s": 5.0, "max_open_s": 60.0}}
     assert shown["routes"][0]["rollout"]["salt"] == "images"
     assert shown["routes"][0]["flags"][2]["in"] == ["alice", "bob"]
 

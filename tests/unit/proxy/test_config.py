@@ -177,7 +177,7 @@ def test_every_error_is_reported_together_sorted_by_line() -> None:
             candidate: ghost
             shadow: {percent: 1, methodz: [GET]}
             fallback: legacy
-            guard: {}
+            guard: {max_error_rate: 2}
             rollout:
               percent: 140
               sticky_key: [header:X-User-Id, "ip"]
@@ -212,12 +212,13 @@ def test_every_error_is_reported_together_sorted_by_line() -> None:
         "routes.yaml:6: trusted_proxies[1]: 'not-a-cidr' is not a CIDR "
         "('not-a-cidr' does not appear to be an IPv4 or IPv6 network)",
         "routes.yaml:7: limits.max_body_bytes: must be greater than 0",
-        "routes.yaml:7: limits.max_header_bytes: unknown field (did you mean 'max_body_bytes'?)",
+        "routes.yaml:7: limits.max_header_bytes: must be between 256 and 1048576",
         "routes.yaml:10: routes[0].match: needs exactly one of path_prefix or path_regex",
         "routes.yaml:12: routes[0].candidate: unknown upstream 'ghost' (known: bad name, legacy)",
         "routes.yaml:13: routes[0].shadow.methodz: unknown field (did you mean 'methods'?)",
-        "routes.yaml:14: routes[0].fallback: not supported yet by this version",
-        "routes.yaml:15: routes[0].guard: not supported yet by this version",
+        "routes.yaml:14: routes[0].fallback: must be a mapping (got 'legacy')",
+        "routes.yaml:15: routes[0].guard.max_error_rate: "
+        "must be a fraction from 0 up to (not including) 1, e.g. 0.2 for 20 %",
         "routes.yaml:17: routes[0].rollout.percent: must be between 0 and 100",
         "routes.yaml:18: routes[0].rollout.sticky_key[1]: "
         "'ip' must be header:NAME, cookie:NAME, query:NAME or client_ip",
