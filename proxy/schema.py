@@ -16,46 +16,35 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from proxy.config_checks import NAME, NAME_RULE, cross_checks
 from proxy.paths import BadPath, normalize_path
+from proxy.schema_base import TOKEN, Method, StrictModel, check_path_regex, check_percent, fail
 from proxy.schema_resilience import Circuit, Fallback, Guard, Limits, Owner
 from proxy.schema_shadow import Shadow
 from proxy.yamlsource import format_path
 
-# RFC 9110 token: what a method or header name may be made of.
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _STICKY = re.compile(r"(header|cookie|query):(.+)|client_ip")
-
-
-def _fail(reason: str) -> PydanticCustomError:
-    return PydanticCustomError("config", "{reason}", {"reason": reason})
 
 
 def check_name(value: str, what: str) -> str:
     if not NAME.fullmatch(value):
-        raise _fail(f"{what} {value!r} {NAME_RULE}")
+        raise fail(f"{what} {value!r} {NAME_RULE}")
     return value
-
-
-def _method(value: str) -> str:
-    if not _TOKEN.fullmatch(value):
-        raise _fail(f"{value!r} is not an HTTP method")
-    return value.upper()
 
 
 def _sticky_source(value: str) -> str:
     found = _STICKY.fullmatch(value)
-    if not found or (found.group(1) in ("header", "cookie") and not _TOKEN.fullmatch(found.group(2))):
-        raise _fail(f"{value!r} must be header:NAME, cookie:NAME, query:NAME or client_ip")
+    if not found or (found.group(1) in ("header", "cookie") and not TOKEN.fullmatch(found.group(2))):
+        raise fail(f"{value!r} must be header:NAME, cookie:NAME, query:NAME or client_ip")
     return value
 
 
 def _flag_value(value: str) -> str:
     if not value:
-        raise _fail("must not be empty (an empty value never matches)")
+        raise fail("must not be empty (an empty value never matches)")
     return value
 
 
@@ -63,21 +52,16 @@ def _cidr(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
-        raise _fail(f"{value!r} is not a CIDR ({exc})") from exc
+        raise fail(f"{value!r} is not a CIDR ({exc})") from exc
     return value
 
 
-Method = Annotated[str, AfterValidator(_method)]
 StickySource = Annotated[str, AfterValidator(_sticky_source)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 FlagValue = Annotated[str, AfterValidator(_flag_value)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class Upstream(_Model):
+class Upstream(StrictModel):
     url: str
     connect_timeout_s: float = 2.0
     timeout_s: float = 60.0
@@ -88,24 +72,24 @@ class Upstream(_Model):
     def _url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _fail("must be an http:// or https:// URL with a host")
+            raise fail("must be an http:// or https:// URL with a host")
         if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
-            raise _fail("must be scheme://host[:port] only (no path, query, fragment or credentials)")
+            raise fail("must be scheme://host[:port] only (no path, query, fragment or credentials)")
         try:
             _ = parts.port
         except ValueError as exc:
-            raise _fail("has an invalid port") from exc
+            raise fail("has an invalid port") from exc
         return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("connect_timeout_s", "timeout_s")
     @classmethod
     def _positive(cls, value: float) -> float:
         if not (math.isfinite(value) and value > 0):
-            raise _fail("must be a number of seconds greater than 0")
+            raise fail("must be a number of seconds greater than 0")
         return value
 
 
-class Match(_Model):
+class Match(StrictModel):
     path_prefix: str | None = None
     path_regex: str | None = None
     methods: list[Method] | None = None  # None: every method
@@ -118,25 +102,17 @@ class Match(_Model):
         try:
             normal = normalize_path(value)
         except BadPath as exc:
-            raise _fail(f"is not a usable path: {exc}") from exc
+            raise fail(f"is not a usable path: {exc}") from exc
         if value != "/" and value.endswith("/"):
-            raise _fail(f"must not end with '/' (prefixes match whole segments: write {value.rstrip('/')!r})")
+            raise fail(f"must not end with '/' (prefixes match whole segments: write {value.rstrip('/')!r})")
         if normal != value:
-            raise _fail(f"must be written in normalized form: {normal!r}")
+            raise fail(f"must be written in normalized form: {normal!r}")
         return value
 
     @field_validator("path_regex")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith("^"):
-            raise _fail("must start with '^': it is searched (re.search) in the normalized path")
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise _fail(f"is not a valid regular expression: {exc}") from exc
-        return value
+        return None if value is None else check_path_regex(value)
 
     @field_validator("methods")
     @classmethod
@@ -144,17 +120,17 @@ class Match(_Model):
         if value is None:
             return None
         if not value:
-            raise _fail("must not be empty (leave it out to match every method)")
+            raise fail("must not be empty (leave it out to match every method)")
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
     def _exactly_one_path(self) -> Match:
         if (self.path_prefix is None) == (self.path_regex is None):
-            raise _fail("needs exactly one of path_prefix or path_regex")
+            raise fail("needs exactly one of path_prefix or path_regex")
         return self
 
 
-class Rollout(_Model):
+class Rollout(StrictModel):
     percent: float
     sticky_key: list[StickySource] = Field(default_factory=lambda: ["client_ip"])
     on_missing_key: Literal["primary", "candidate", "random"] = "primary"
@@ -163,17 +139,13 @@ class Rollout(_Model):
     @field_validator("percent")
     @classmethod
     def _percent(cls, value: float) -> float:
-        if not 0 <= value <= 100:
-            raise _fail("must be between 0 and 100")
-        if abs(value * 100 - round(value * 100)) > 1e-6:
-            raise _fail("must have at most two decimals")
-        return value
+        return check_percent(value)
 
     @field_validator("sticky_key")
     @classmethod
     def _sticky(cls, value: list[str]) -> list[str]:
         if not value:
-            raise _fail("must not be empty (leave it out for [client_ip])")
+            raise fail("must not be empty (leave it out for [client_ip])")
         return value
 
     @field_validator("salt")
@@ -182,11 +154,11 @@ class Rollout(_Model):
         if value is None:
             return None
         if not value:
-            raise _fail("must not be empty")
+            raise fail("must not be empty")
         return value
 
 
-class Flag(_Model):
+class Flag(StrictModel):
     header: str | None = None
     cookie: str | None = None
     query: str | None = None
@@ -199,8 +171,8 @@ class Flag(_Model):
     def _token(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not _TOKEN.fullmatch(value):
-            raise _fail(f"{value!r} is not a valid name")
+        if not TOKEN.fullmatch(value):
+            raise fail(f"{value!r} is not a valid name")
         return value
 
     @field_validator("query", "equals")
@@ -209,7 +181,7 @@ class Flag(_Model):
         if value is None:
             return None
         if not value:
-            raise _fail("must not be empty")
+            raise fail("must not be empty")
         return value
 
     @field_validator("in_")
@@ -218,15 +190,15 @@ class Flag(_Model):
         if value is None:
             return None
         if not value:
-            raise _fail("must list at least one value")
+            raise fail("must list at least one value")
         return value
 
     @model_validator(mode="after")
     def _shape(self) -> Flag:
         if sum(source is not None for source in (self.header, self.cookie, self.query)) != 1:
-            raise _fail("needs exactly one of header, cookie or query")
+            raise fail("needs exactly one of header, cookie or query")
         if (self.equals is None) == (self.in_ is None):
-            raise _fail("needs exactly one of equals or in")
+            raise fail("needs exactly one of equals or in")
         return self
 
     @property
@@ -243,7 +215,7 @@ class Flag(_Model):
         return (self.equals,) if self.equals is not None else tuple(self.in_ or ())
 
 
-class Route(_Model):
+class Route(StrictModel):
     name: str
     match: Match
     primary: str
@@ -269,11 +241,11 @@ class Route(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         if value == "default":
-            raise _fail("'default' is reserved for requests that match no route")
+            raise fail("'default' is reserved for requests that match no route")
         return check_name(value, "route name")
 
 
-class Config(_Model):
+class Config(StrictModel):
     version: Literal[1]
     upstreams: dict[str, Upstream]
     default_upstream: str
@@ -285,7 +257,7 @@ class Config(_Model):
     @classmethod
     def _version(cls, value: Any) -> Any:
         if type(value) is not int or value != 1:
-            raise _fail("must be 1 (the only schema version this proxy knows)")
+            raise fail("must be 1 (the only schema version this proxy knows)")
         return value
 
     @model_validator(mode="after")

@@ -9,38 +9,30 @@ schema.py only to keep both modules small.
 from __future__ import annotations
 
 import math
-import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, field_validator, model_validator
+
+from proxy.schema_base import StrictModel, check_path_regex, fail
 
 KiB, MiB = 1024, 1024 * 1024
 Listed = Literal["connect_error", "timeout", "5xx", "404"]
 DEFAULT_WHEN: tuple[Listed, ...] = ("connect_error", "timeout", "5xx")
 
 
-def _fail(reason: str) -> PydanticCustomError:
-    return PydanticCustomError("config", "{reason}", {"reason": reason})
-
-
 def _seconds(value: float) -> float:
     if not (math.isfinite(value) and value > 0):
-        raise _fail("must be a number of seconds greater than 0")
+        raise fail("must be a number of seconds greater than 0")
     return value
 
 
 def _bounded(value: int, low: int, high: int) -> int:
     if not low <= value <= high:
-        raise _fail(f"must be between {low} and {high}")
+        raise fail(f"must be between {low} and {high}")
     return value
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class Fallback(_Model):
+class Fallback(StrictModel):
     """When the candidate fails in a listed way, replay the request to the primary (see fallback.py)."""
 
     when: list[Listed] = Field(default_factory=lambda: list(DEFAULT_WHEN))
@@ -51,7 +43,7 @@ class Fallback(_Model):
     @classmethod
     def _when(cls, value: list[Listed]) -> list[Listed]:
         if not value:
-            raise _fail("must list at least one of connect_error, timeout, 5xx, 404 (leave the block out)")
+            raise fail("must list at least one of connect_error, timeout, 5xx, 404 (leave the block out)")
         return list(dict.fromkeys(value))
 
     @field_validator("max_body_bytes")
@@ -60,7 +52,7 @@ class Fallback(_Model):
         return _bounded(value, 0, 64 * MiB)
 
 
-class Owner(_Model):
+class Owner(StrictModel):
     """Data ownership during the migration: requests whose path matches go to the side that holds the
     data (the side that minted the id), whatever the rollout, the flags or the guard say."""
 
@@ -70,16 +62,10 @@ class Owner(_Model):
     @field_validator("path_regex")
     @classmethod
     def _regex(cls, value: str) -> str:
-        if not value.startswith("^"):
-            raise _fail("must start with '^': it is searched (re.search) in the normalized path")
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise _fail(f"is not a valid regular expression: {exc}") from exc
-        return value
+        return check_path_regex(value)
 
 
-class Guard(_Model):
+class Guard(StrictModel):
     """Roll the route back to 0 % when the candidate's error rate over the window is too high."""
 
     max_error_rate: float = 0.2
@@ -90,7 +76,7 @@ class Guard(_Model):
     @classmethod
     def _rate(cls, value: float) -> float:
         if not (math.isfinite(value) and 0 <= value < 1):
-            raise _fail("must be a fraction from 0 up to (not including) 1, e.g. 0.2 for 20 %")
+            raise fail("must be a fraction from 0 up to (not including) 1, e.g. 0.2 for 20 %")
         return value
 
     @field_validator("min_requests")
@@ -102,11 +88,11 @@ class Guard(_Model):
     @classmethod
     def _window(cls, value: float) -> float:
         if _seconds(value) > 86_400:
-            raise _fail("must be at most 86400 (one day)")
+            raise fail("must be at most 86400 (one day)")
         return value
 
 
-class Circuit(_Model):
+class Circuit(StrictModel):
     """An upstream's circuit breaker (see breaker.py)."""
 
     failures: int = 5
@@ -126,11 +112,11 @@ class Circuit(_Model):
     @model_validator(mode="after")
     def _order(self) -> Circuit:
         if self.max_open_s < self.open_s:
-            raise _fail("max_open_s must be at least open_s")
+            raise fail("max_open_s must be at least open_s")
         return self
 
 
-class Limits(_Model):
+class Limits(StrictModel):
     """What the public listener accepts from a client; each refusal is a JSON error."""
 
     max_body_bytes: int = 10 * MiB  # 413
@@ -144,7 +130,7 @@ class Limits(_Model):
     @classmethod
     def _body(cls, value: int) -> int:
         if value <= 0:
-            raise _fail("must be greater than 0")
+            raise fail("must be greater than 0")
         return value
 
     @field_validator("max_headers")
@@ -161,7 +147,7 @@ class Limits(_Model):
     @classmethod
     def _timeout(cls, value: float) -> float:
         if _seconds(value) > 3600:
-            raise _fail("must be at most 3600")
+            raise fail("must be at most 3600")
         return value
 
     @field_validator("max_connections")

@@ -8,30 +8,17 @@ puts `Shadow` on a route. Kept apart from schema.py only to keep both modules sm
 from __future__ import annotations
 
 import math
-import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, Field, field_validator
 
 from proxy.compare import PathSyntaxError, parse_path
-
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token, as in schema.py
-
-
-def _fail(reason: str) -> PydanticCustomError:
-    return PydanticCustomError("config", "{reason}", {"reason": reason})
-
-
-def _method(value: str) -> str:
-    if not _TOKEN.fullmatch(value):
-        raise _fail(f"{value!r} is not an HTTP method")
-    return value.upper()
+from proxy.schema_base import TOKEN, Method, StrictModel, check_percent, fail
 
 
 def _header(value: str) -> str:
-    if not _TOKEN.fullmatch(value):
-        raise _fail(f"{value!r} is not a header name")
+    if not TOKEN.fullmatch(value):
+        raise fail(f"{value!r} is not a header name")
     return value.lower()
 
 
@@ -39,34 +26,21 @@ def _ignore_path(value: str) -> str:
     try:
         parse_path(value)
     except PathSyntaxError as exc:
-        raise _fail(f"{value!r} is not a field path like 'id' or 'images[*].url': {exc}") from exc
+        raise fail(f"{value!r} is not a field path like 'id' or 'images[*].url': {exc}") from exc
     return value
 
 
-Method = Annotated[str, AfterValidator(_method)]
 HeaderName = Annotated[str, AfterValidator(_header)]
 IgnorePath = Annotated[str, AfterValidator(_ignore_path)]
 
 
-def _check_percent(value: float) -> float:
-    if not 0 <= value <= 100:
-        raise _fail("must be between 0 and 100")
-    if abs(value * 100 - round(value * 100)) > 1e-6:
-        raise _fail("must have at most two decimals")
-    return value
-
-
 def _check_methods(value: list[str]) -> list[str]:
     if not value:
-        raise _fail("must not be empty (set percent: 0 to turn it off)")
+        raise fail("must not be empty (set percent: 0 to turn it off)")
     return list(dict.fromkeys(value))
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class ShadowCompare(_Model):
+class ShadowCompare(StrictModel):
     status: bool = True
     headers: list[HeaderName] = Field(default_factory=list)
     ignore: list[IgnorePath] = Field(default_factory=list)
@@ -78,14 +52,14 @@ class ShadowCompare(_Model):
         return list(dict.fromkeys(value))
 
 
-class NoiseBaseline(_Model):
+class NoiseBaseline(StrictModel):
     percent: float = 0.0
     methods: list[Method] = Field(default_factory=lambda: ["GET", "HEAD"])
 
     @field_validator("percent")
     @classmethod
     def _percent(cls, value: float) -> float:
-        return _check_percent(value)
+        return check_percent(value)
 
     @field_validator("methods")
     @classmethod
@@ -93,7 +67,7 @@ class NoiseBaseline(_Model):
         return _check_methods(value)
 
 
-class Shadow(_Model):
+class Shadow(StrictModel):
     percent: float
     methods: list[Method] = Field(default_factory=lambda: ["GET", "HEAD"])
     max_in_flight: int = 32
@@ -107,7 +81,7 @@ class Shadow(_Model):
     @field_validator("percent")
     @classmethod
     def _percent(cls, value: float) -> float:
-        return _check_percent(value)
+        return check_percent(value)
 
     @field_validator("methods")
     @classmethod
@@ -118,26 +92,26 @@ class Shadow(_Model):
     @classmethod
     def _in_flight(cls, value: int) -> int:
         if not 1 <= value <= 10_000:
-            raise _fail("must be between 1 and 10000")
+            raise fail("must be between 1 and 10000")
         return value
 
     @field_validator("keep_mismatches")
     @classmethod
     def _keep(cls, value: int) -> int:
         if not 1 <= value <= 10_000:
-            raise _fail("must be between 1 and 10000")
+            raise fail("must be between 1 and 10000")
         return value
 
     @field_validator("max_body_bytes")
     @classmethod
     def _body(cls, value: int) -> int:
         if not 1 <= value <= 64 * 1024 * 1024:
-            raise _fail("must be between 1 and 67108864 (64 MiB): both bodies are held in memory")
+            raise fail("must be between 1 and 67108864 (64 MiB): both bodies are held in memory")
         return value
 
     @field_validator("timeout_s")
     @classmethod
     def _timeout(cls, value: float) -> float:
         if not (math.isfinite(value) and value > 0):
-            raise _fail("must be a number of seconds greater than 0")
+            raise fail("must be a number of seconds greater than 0")
         return value
