@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +67,13 @@ class Stack:
         return self.output_file.read_text(errors="replace")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    ports = {name: free_port() for name in ("legacy", "imageservice", "proxy", "admin")}
-    routes = (REPO / "routes.yaml").read_text()
-    routes = routes.replace("127.0.0.1:8081", f"127.0.0.1:{ports['legacy']}")
-    routes = routes.replace("127.0.0.1:8082", f"127.0.0.1:{ports['imageservice']}")
+@contextmanager
+def running_stack(
+    workdir: Path, ports: dict[str, int], routes_text: str, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Start the Procfile under honcho, as `make run` does, on the given free ports; stop it on exit."""
     routes_file = workdir / "routes.yaml"
-    routes_file.write_text(routes)
+    routes_file.write_text(routes_text)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -86,6 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "LEGACY_IMAGE_DELAY_S": "0",
         "IMAGESERVICE_DATA_DIR": str(workdir / "imageservice"),
         "STRANGLER_ADMIN_TOKEN": "e2e-token",
+        **(extra_env or {}),
     }
     output_file = workdir / "honcho.log"
     with output_file.open("wb") as sink:
@@ -112,3 +112,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+def shipped_routes(ports: dict[str, int]) -> str:
+    """The shipped routes.yaml, its upstreams moved to the test's ports."""
+    routes = (REPO / "routes.yaml").read_text()
+    routes = routes.replace("127.0.0.1:8081", f"127.0.0.1:{ports['legacy']}")
+    return routes.replace("127.0.0.1:8082", f"127.0.0.1:{ports['imageservice']}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    ports = {name: free_port() for name in ("legacy", "imageservice", "proxy", "admin")}
+    with running_stack(workdir, ports, shipped_routes(ports)) as running:
+        yield running

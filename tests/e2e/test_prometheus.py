@@ -15,7 +15,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from bench.traffic import Plan
 from bench.traffic import run as demo_traffic
 from tests.deploy.queries import Query, alert_queries, dashboard_queries, substitute
 from tests.deploy.tools import DEPLOY, tool
-from tests.e2e.conftest import REPO, Stack, free_port, wait_until_up
+from tests.e2e.conftest import REPO, Stack, free_port, running_stack, wait_until_up
 
 TOKEN = "prometheus-e2e-token"
 SCRAPE_S = 1.0
@@ -94,45 +93,16 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def stack(tmp: Path) -> Iterator[Stack]:
     ports = {name: free_port() for name in ("legacy", "imageservice", "proxy", "admin", "ghost")}
-    routes_file = tmp / "routes.yaml"
-    routes_file.write_text(yaml.safe_dump(routes_for_test(ports), sort_keys=False))
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "LEGACY_PORT": str(ports["legacy"]),
-        "IMAGESERVICE_PORT": str(ports["imageservice"]),
-        "PROXY_PORT": str(ports["proxy"]),
-        "PROXY_ADMIN_PORT": str(ports["admin"]),
-        "ROUTES_FILE": str(routes_file),
-        "LEGACY_IMAGE_DELAY_S": "0",
-        "IMAGESERVICE_DATA_DIR": str(tmp / "imageservice"),
+    extra_env = {
         # One generation at a time, none queued, each slow: concurrent candidate calls get 503.
         "IMAGESERVICE_MAX_CONCURRENCY": "1",
         "IMAGESERVICE_MAX_QUEUE": "0",
         "IMAGESERVICE_LOCAL_DELAY_S": "0.5",
         "STRANGLER_ADMIN_TOKEN": TOKEN,
     }
-    output_file = tmp / "honcho.log"
-    with output_file.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "honcho"), "--procfile", "Procfile", "--no-colour", "start"],
-            cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    running = Stack(
-        process=process,
-        legacy=f"http://127.0.0.1:{ports['legacy']}",
-        imageservice=f"http://127.0.0.1:{ports['imageservice']}",
-        proxy=f"http://127.0.0.1:{ports['proxy']}",
-        admin=f"http://127.0.0.1:{ports['admin']}",
-        routes_file=routes_file,
-        output_file=output_file,
-    )
-    try:
-        for base in (running.legacy, running.imageservice, running.admin):
-            wait_until_up(f"{base}/healthz", process)
+    routes_text = yaml.safe_dump(routes_for_test(ports), sort_keys=False)
+    with running_stack(tmp, ports, routes_text, extra_env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
