@@ -34,9 +34,16 @@ test: $(TEST_STAMP) system-deps
 system-deps:
 	@bash scripts/system-deps.sh
 
+## make bench: every benchmark scenario on real local processes (about 10 min); report in bench/results/
 bench: $(TEST_STAMP)
-	@echo "make bench: the benchmark suite arrives with the benchmarks issue; nothing to run yet" >&2
-	@exit 1
+	@bash bench/install.sh $(BIN)/python
+	PATH="$(CURDIR)/$(BIN):/usr/sbin:$$PATH" $(BIN)/python -m bench all
+
+## make soak: 10 minutes of mixed traffic with reloads every 30 s (on demand, not in make bench)
+.PHONY: soak
+soak: $(TEST_STAMP)
+	@bash bench/install.sh $(BIN)/python
+	PATH="$(CURDIR)/$(BIN):/usr/sbin:$$PATH" $(BIN)/python -m bench soak
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

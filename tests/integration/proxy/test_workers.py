@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -49,6 +50,21 @@ async def _accepts(port: int) -> bool:
     return True
 
 
+def _two_free_ports() -> int:
+    """A port p with p and p + 1 both free: worker i's admin listener binds --admin-port + i."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no two consecutive free ports on 127.0.0.1")
+
+
 def _served(metrics_text: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -62,19 +78,24 @@ async def test_two_workers_share_the_port_count_their_own_requests_and_stop_on_s
 ) -> None:
     upstream = await aiohttp_server(_upstream())
     config = write_config(tmp_path / "routes.yaml", config_dict({"legacy": url_of(upstream)}))
-    port, admin_port = closed_port(), closed_port()
+    port, admin_port = closed_port(), _two_free_ports()
+    log_path = tmp_path / "proxy.log"
+    log = log_path.open("wb")  # read back when start-up fails: the reason is in the proxy's log
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "proxy", "serve", "--config", str(config), "--workers", "2",
         "--host", "127.0.0.1", "--port", str(port),
         "--admin-host", "127.0.0.1", "--admin-port", str(admin_port),
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT_S)) as session:
             admins = [f"http://127.0.0.1:{admin_port + i}" for i in range(2)]
             for admin in admins:
-                await _wait_up(session, f"{admin}/healthz", process)
+                try:
+                    await _wait_up(session, f"{admin}/healthz", process)
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}\n{log_path.read_text(errors='replace')[-3000:]}") from None
 
             async def one() -> int:
                 # A new connection each time: the kernel spreads connections, not requests.
@@ -98,3 +119,4 @@ async def test_two_workers_share_the_port_count_their_own_requests_and_stop_on_s
         if process.returncode is None:
             process.kill()
             await process.wait()
+        log.close()

@@ -1,0 +1,126 @@
+"""Scenario 1: direct vs our proxy vs nginx on one upstream (saturation, 500 req/s, 10 MB bodies).
+
+Pinning: our proxy and nginx run on core `sut_cpus` (one at a time under load); the upstream and the
+load generator share the other core. Candidates run interleaved, A B C D per round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import configs, loadgen, nginx
+from bench.model import Context, Row, ScenarioResult, start_proxy, start_upstream
+from bench.procs import Proc, free_port
+from bench.stats import paired_differences, paired_ratios, summarize
+
+CANDIDATES = ("direct", "proxy_unrouted", "proxy_routed", "nginx")
+SATURATION_CONNECTIONS = 50
+PACED_CONNECTIONS = 10
+BIG_CONNECTIONS = 4
+
+
+def run(ctx: Context) -> ScenarioResult:
+    s = ctx.settings
+    upstream, up_url = start_upstream(ctx, "s1-upstream", cpus=s.load_cpus)
+    proxy = start_proxy(ctx, "s1-proxy", configs.fifty_routes(up_url), cpus=s.sut_cpus)
+    port, prefix = free_port(), ctx.workdir / "nginx"
+    conf = nginx.write_conf(prefix, port=port, upstream_port=int(up_url.rsplit(":", 1)[1]))
+    ngx = ctx.procs.start("s1-nginx", nginx.argv(conf, prefix), cpus=s.sut_cpus,
+                          health_url=f"http://127.0.0.1:{port}/healthz")  # fmt: skip
+    ngx_url = f"http://127.0.0.1:{port}"
+    targets: dict[str, tuple[str, Proc]] = {
+        "direct": (up_url + configs.UNROUTED_PATH, upstream),
+        "proxy_unrouted": (proxy.url(configs.UNROUTED_PATH), proxy.proc),
+        "proxy_routed": (proxy.url(configs.ROUTED_PATH), proxy.proc),
+        "nginx": (ngx_url + configs.UNROUTED_PATH, ngx),
+    }
+    for url, _ in targets.values():  # warm-up: connections pooled, code paths hot
+        loadgen.wrk(url, connections=SATURATION_CONNECTIONS, duration_s=1, cpus=s.load_cpus)
+
+    sat: dict[str, list[dict[str, float]]] = {name: [] for name in CANDIDATES}
+    paced: dict[str, list[dict[str, float]]] = {name: [] for name in CANDIDATES}
+    big: dict[str, list[dict[str, float]]] = {"proxy": [], "nginx": []}
+    rss_base = proxy.proc.rss()
+    for _ in range(s.rounds):
+        for name in CANDIDATES:
+            sat[name].append(_saturate(ctx, *targets[name]))
+        for name in CANDIDATES:
+            paced[name].append(_pace(ctx, *targets[name]))
+        for name, url in (("proxy", proxy.url("/big")), ("nginx", ngx_url + "/big")):
+            w = loadgen.wrk(url, connections=BIG_CONNECTIONS, duration_s=s.big_s, cpus=s.load_cpus)
+            growth_mb = (proxy.proc.rss() - rss_base) / 2**20
+            big[name].append(
+                {"bytes_per_s": w.bytes_per_s, "errors": w.errors, "proxy_rss_growth_mb": growth_mb}
+            )
+
+    result = ScenarioResult("passthrough", "Pass-through: direct vs our proxy vs nginx")
+    result.raw = {"saturation": sat, "paced": paced, "big": big,
+                  "errors_total": sum(r["errors"] for n in CANDIDATES for r in [*sat[n], *paced[n]])}
+    result.rows = _rows(sat, paced, big)
+    result.charts["latency_500"] = {
+        name: {q: summarize([r[f"p{q}_s"] for r in paced[name]]).median * 1000
+               for q in ("50", "90", "99", "999")}
+        for name in CANDIDATES
+    }
+    return result
+
+
+def _saturate(ctx: Context, url: str, proc: Proc, duration_s: float | None = None) -> dict[str, float]:
+    s = ctx.settings
+    cpu = proc.cpu()
+    w = loadgen.wrk(url, connections=SATURATION_CONNECTIONS, duration_s=duration_s or s.saturation_s,
+                    cpus=s.load_cpus)  # fmt: skip
+    return {
+        "rps": w.requests_per_s, "requests": w.requests, "errors": w.errors,
+        "p50_s": w.latency_percentiles_s.get(50, 0.0), "p99_s": w.latency_percentiles_s.get(99, 0.0),
+        "cpu_per_request_s": (proc.cpu() - cpu) / max(1, w.requests),
+    }  # fmt: skip
+
+
+def _pace(ctx: Context, url: str, proc: Proc) -> dict[str, float]:
+    s = ctx.settings
+    cpu = proc.cpu()
+    p = loadgen.paced(url, rate=s.rate, connections=PACED_CONNECTIONS, duration_s=s.paced_s, cpus=s.load_cpus)
+    return {
+        "rps": p.requests_per_s, "requests": p.requests, "errors": p.errors + p.status_errors,
+        "p50_s": p.p50_s, "p90_s": p.p90_s, "p99_s": p.p99_s, "p999_s": p.p999_s,
+        "cpu_per_request_s": (proc.cpu() - cpu) / max(1, p.requests),
+    }  # fmt: skip
+
+
+def _col(rounds: list[dict[str, float]], key: str) -> list[float]:
+    return [r[key] for r in rounds]
+
+
+def _rows(sat: dict[str, Any], paced: dict[str, Any], big: dict[str, Any]) -> list[Row]:
+    rows = []
+    for variant, label in (("proxy_unrouted", "non-routed path"), ("proxy_routed", "routed path, 50 routes")):
+        ours, ref = _col(sat[variant], "rps"), _col(sat["nginx"], "rps")
+        ratio = summarize(paired_ratios(ours, ref))
+        rows.append(Row("1 pass-through", f"saturation req/s, 50 conns, {label}", summarize(ours),
+                        summarize(ref), ratio, "ratio ≥ 0.6", ratio.median >= 0.6, "req/s"))  # fmt: skip
+    for variant, label in (("proxy_unrouted", "non-routed"), ("proxy_routed", "routed")):
+        ours = [v * 1e6 for v in _col(paced[variant], "cpu_per_request_s")]
+        ref = [v * 1e6 for v in _col(paced["nginx"], "cpu_per_request_s")]
+        ratio = summarize(paired_ratios(ours, ref))
+        rows.append(Row("1 pass-through", f"CPU per request at 500 req/s, {label}", summarize(ours),
+                        summarize(ref), ratio, "ratio ≤ 2", ratio.median <= 2, "µs"))  # fmt: skip
+    direct = paced["direct"]
+    for q, target in (("p50", 0.3), ("p99", 1.0)):
+        for variant, label in (("proxy_unrouted", "non-routed"), ("proxy_routed", "routed")):
+            base = _col(direct, f"{q}_s")
+            ours = [d * 1000 for d in paired_differences(_col(paced[variant], f"{q}_s"), base)]
+            ref = [d * 1000 for d in paired_differences(_col(paced["nginx"], f"{q}_s"), base)]
+            added = summarize(ours)
+            rows.append(Row("1 pass-through", f"added {q} at 500 req/s over direct, {label}", added,
+                            summarize(ref), None, f"≤ +{target} ms", added.median <= target,
+                            "ms"))  # fmt: skip
+    ours, ref = _col(big["proxy"], "bytes_per_s"), _col(big["nginx"], "bytes_per_s")
+    ratio = summarize(paired_ratios(ours, ref))
+    rows.append(Row("1 pass-through", "10 MB responses, throughput", summarize([v / 2**20 for v in ours]),
+                    summarize([v / 2**20 for v in ref]), ratio, "ratio ≥ 1", ratio.median >= 1,
+                    "MB/s"))  # fmt: skip
+    growth = summarize(_col(big["proxy"], "proxy_rss_growth_mb"))
+    rows.append(Row("1 pass-through", "10 MB responses, proxy RSS growth", growth, None, None, "≤ 10 MB",
+                    growth.high <= 10, "MB"))  # fmt: skip
+    return rows
