@@ -36,6 +36,12 @@ def _method(value: str) -> str:
 Method = Annotated[str, AfterValidator(_method)]
 
 
+def bounded(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise fail(f"must be between {low} and {high}")
+    return value
+
+
 def check_percent(value: float) -> float:
     if not 0 <= value <= 100:
         raise fail("must be between 0 and 100")

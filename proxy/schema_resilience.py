@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from proxy.schema_base import StrictModel, check_path_regex, fail
+from proxy.schema_base import StrictModel, bounded, check_path_regex, fail
 
 KiB, MiB = 1024, 1024 * 1024
 Listed = Literal["connect_error", "timeout", "5xx", "404"]
@@ -23,12 +23,6 @@ DEFAULT_WHEN: tuple[Listed, ...] = ("connect_error", "timeout", "5xx")
 def _seconds(value: float) -> float:
     if not (math.isfinite(value) and value > 0):
         raise fail("must be a number of seconds greater than 0")
-    return value
-
-
-def _bounded(value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise fail(f"must be between {low} and {high}")
     return value
 
 
@@ -49,7 +43,7 @@ class Fallback(StrictModel):
     @field_validator("max_body_bytes")
     @classmethod
     def _body(cls, value: int) -> int:
-        return _bounded(value, 0, 64 * MiB)
+        return bounded(value, 0, 64 * MiB)
 
 
 class Owner(StrictModel):
@@ -82,7 +76,7 @@ class Guard(StrictModel):
     @field_validator("min_requests")
     @classmethod
     def _min(cls, value: int) -> int:
-        return _bounded(value, 1, 1_000_000)
+        return bounded(value, 1, 1_000_000)
 
     @field_validator("window_s")
     @classmethod
@@ -102,7 +96,7 @@ class Circuit(StrictModel):
     @field_validator("failures")
     @classmethod
     def _failures(cls, value: int) -> int:
-        return _bounded(value, 1, 10_000)
+        return bounded(value, 1, 10_000)
 
     @field_validator("open_s", "max_open_s")
     @classmethod
@@ -136,12 +130,12 @@ class Limits(StrictModel):
     @field_validator("max_headers")
     @classmethod
     def _headers(cls, value: int) -> int:
-        return _bounded(value, 1, 1000)
+        return bounded(value, 1, 1000)
 
     @field_validator("max_header_bytes", "max_url_bytes")
     @classmethod
     def _sizes(cls, value: int) -> int:
-        return _bounded(value, 256, 1 * MiB)
+        return bounded(value, 256, 1 * MiB)
 
     @field_validator("client_read_timeout_s")
     @classmethod
@@ -153,4 +147,4 @@ class Limits(StrictModel):
     @field_validator("max_connections")
     @classmethod
     def _connections(cls, value: int) -> int:
-        return _bounded(value, 1, 1_000_000)
+        return bounded(value, 1, 1_000_000)

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from proxy.compare import PathSyntaxError, parse_path
-from proxy.schema_base import TOKEN, Method, StrictModel, check_percent, fail
+from proxy.schema_base import TOKEN, Method, StrictModel, bounded, check_percent, fail
 
 
 def _header(value: str) -> str:
@@ -91,16 +91,12 @@ class Shadow(StrictModel):
     @field_validator("max_in_flight")
     @classmethod
     def _in_flight(cls, value: int) -> int:
-        if not 1 <= value <= 10_000:
-            raise fail("must be between 1 and 10000")
-        return value
+        return bounded(value, 1, 10_000)
 
     @field_validator("keep_mismatches")
     @classmethod
     def _keep(cls, value: int) -> int:
-        if not 1 <= value <= 10_000:
-            raise fail("must be between 1 and 10000")
-        return value
+        return bounded(value, 1, 10_000)
 
     @field_validator("max_body_bytes")
     @classmethod

@@ -68,13 +68,8 @@ class SqliteRepository:
     async def claim(
         self, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
     ) -> ClaimResult:
-        record = IdempotencyRecord(
-            key=key,
-            fingerprint=fingerprint,
-            status=KeyStatus.IN_PROGRESS,
-            owner=owner,
-            expires_at=now + ttl_s,
-            in_progress_expires_at=now + in_progress_ttl_s,
+        record = IdempotencyRecord.claimed(
+            key, fingerprint, owner=owner, now=now, ttl_s=ttl_s, in_progress_ttl_s=in_progress_ttl_s
         )
 
         def work() -> ClaimResult:

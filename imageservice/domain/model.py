@@ -227,6 +227,20 @@ class IdempotencyRecord:
     in_progress_expires_at: float
     generation_id: str | None = None
 
+    @classmethod
+    def claimed(
+        cls, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
+    ) -> IdempotencyRecord:
+        """The record a fresh claim writes: in progress, held by `owner`, with both expiries set."""
+        return cls(
+            key=key,
+            fingerprint=fingerprint,
+            status=KeyStatus.IN_PROGRESS,
+            owner=owner,
+            expires_at=now + ttl_s,
+            in_progress_expires_at=now + in_progress_ttl_s,
+        )
+
     def is_live(self, now: float) -> bool:
         """Stores may keep dead records for a while (DynamoDB TTL lags); expiry is decided here."""
         if self.expires_at < now:
