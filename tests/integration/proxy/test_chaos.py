@@ -98,7 +98,13 @@ async def test_the_candidate_killed_mid_load_costs_clients_nothing_then_trips_th
     assert proxy.sample("strangler_guard_tripped", route="images") == 1
     assert proxy.sample("strangler_rollout_percent", route="images") == 0
     assert proxy.sample("strangler_circuit_transitions_total", upstream="new", state="open") >= 1
-    assert proxy.sample("strangler_fallbacks_total", route="images", reason="connect_error") >= 1
+    # Which connection failure comes first is a race (pooled connections are reset, new ones are
+    # refused, and after three the breaker answers): every one of them must have fallen back.
+    fell_back = {
+        reason: proxy.sample("strangler_fallbacks_total", route="images", reason=reason)
+        for reason in ("connect_error", "reset", "circuit_open")
+    }
+    assert sum(fell_back.values()) >= 1, fell_back
     after_trip = results[-20:]
     assert all(served == "legacy" for _, served in after_trip)
 
