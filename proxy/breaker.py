@@ -52,6 +52,10 @@ class CircuitBreaker:
         self._probing = True
         return True, None
 
+    def refusing(self) -> bool:
+        """Open and still backing off: a read-only check that never starts a probe."""
+        return self.state == "open" and self._clock() - self._opened_at < self._open_for
+
     def success(self) -> State | None:
         """The upstream answered (any status: the connection works). Returns the transition, if any."""
         self._failures = 0

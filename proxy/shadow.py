@@ -10,6 +10,10 @@ The client never waits for the candidate. forwarding.forward() tees what it stre
 with its own timeout, as soon as the request body is complete; the comparison runs in that task
 after both answers are complete. Every request a shadowed route serves from its primary ends with
 exactly one `strangler_shadow_requests_total` outcome.
+
+A dead candidate must not cost the proxy work on every request either: the Shadower keeps its own
+circuit breaker per candidate (breaker.py, default policy). After consecutive connection failures the
+copies are not even started (outcome `error`, counted) until a probe after the back-off gets through.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import structlog
 from multidict import CIMultiDict
 from yarl import URL
 
+from proxy.breaker import BreakerPolicy, CircuitBreaker
 from proxy.compare import Answer, Difference, compare
 from proxy.metrics import ProxyMetrics
 from proxy.mismatches import Mismatch, MismatchStore
@@ -36,6 +41,10 @@ Outcome = Literal[
 SHADOW_HEADER = "X-Strangler-Shadow"
 _BIG = 64 * 1024  # comparing bodies larger than this runs in a thread, not on the event loop
 _log = structlog.get_logger("proxy.shadow")
+
+
+class _Refused(Exception):
+    """The candidate's shadow breaker said no: nothing was sent."""
 
 
 class _TooLarge(Exception):
@@ -59,6 +68,15 @@ class Shadower:
         self.in_flight: dict[str, int] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
+        self._breakers: dict[str, tuple[str, CircuitBreaker]] = {}
+
+    def breaker(self, upstream: UpstreamSpec) -> CircuitBreaker:
+        """The shadow breaker of a candidate; a re-pointed upstream starts with a closed one."""
+        found = self._breakers.get(upstream.name)
+        if found is None or found[0] != upstream.url:
+            found = (upstream.url, CircuitBreaker(BreakerPolicy(), clock=time.monotonic))
+            self._breakers[upstream.name] = found
+        return found[1]
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -101,6 +119,8 @@ class Shadower:
             skip = "skipped_body"
         if skip is None and self.in_flight.get(route.name, 0) >= policy.max_in_flight:
             skip = "dropped_full"
+        if skip is None and self.breaker(candidate).refusing():
+            skip = "error"  # the candidate is known to be unreachable: do not even buffer a copy
         if skip is not None:
             self.metrics.shadow_outcome(route.name, skip)
             return None
@@ -215,7 +235,12 @@ class ShadowCall:
 
     async def _mirror(self, body: bytes) -> None:
         try:
-            candidate, candidate_s = await self._fetch(self.candidate, body, role="shadow")
+            candidate, candidate_s = await self._fetch(
+                self.candidate, body, role="shadow", breaker=self.owner.breaker(self.candidate)
+            )
+        except _Refused:
+            self._finish("error")
+            return
         except _TooLarge:
             self._finish("skipped_body")
             return
@@ -264,7 +289,32 @@ class ShadowCall:
         if learned:
             _log.info("shadow_noise_learned", route=self.route, paths=[path for _, path in learned])
 
-    async def _fetch(self, spec: UpstreamSpec, body: bytes, *, role: str | None) -> tuple[Answer, float]:
+    async def _fetch(
+        self, spec: UpstreamSpec, body: bytes, *, role: str | None, breaker: CircuitBreaker | None = None
+    ) -> tuple[Answer, float]:
+        if breaker is None:
+            return await self._exchange(spec, body, role=role)
+        allowed, _ = breaker.allow()
+        if not allowed:  # half-open with its probe still out: the others are not sent
+            raise _Refused
+        try:
+            result = await self._exchange(spec, body, role=role)
+        except (TimeoutError, asyncio.CancelledError, _TooLarge):
+            breaker.abandon()  # slow or cut short says nothing about whether it can be reached
+            raise
+        except (aiohttp.ClientConnectionError, OSError):
+            if breaker.failure() == "open":
+                # Once per opening, not once per copy: the skipped copies are counted as `error`.
+                _log.warning("shadow_candidate_unreachable", route=self.route, upstream=spec.name)
+            raise
+        except BaseException:
+            breaker.abandon()
+            raise
+        if breaker.success() == "closed":
+            _log.info("shadow_candidate_reachable", route=self.route, upstream=spec.name)
+        return result
+
+    async def _exchange(self, spec: UpstreamSpec, body: bytes, *, role: str | None) -> tuple[Answer, float]:
         started = time.perf_counter()
         url = spec.url.rstrip("/") + self.path + (f"?{self.query}" if self.query else "")
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.connect_timeout_s)

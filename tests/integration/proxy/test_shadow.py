@@ -4,6 +4,8 @@ request it does not compare is counted with its reason."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from proxy.breaker import BreakerPolicy
 from proxy.bucketing import bucket, threshold
 from proxy.keys import SHADOW
 from tests.integration.proxy.conftest import WAIT_S, Proxy, ProxyFactory, closed_port, config_dict, url_of
@@ -313,3 +316,38 @@ async def test_a_client_that_leaves_mid_body_ends_its_shadow_with_an_error_and_f
 
     assert outcomes(proxy) == {"error": 1}
     assert proxy.app[SHADOW].in_flight == {}
+
+
+async def test_a_dead_candidate_stops_being_called_after_consecutive_failures_and_every_copy_is_counted(
+    make_proxy: ProxyFactory, primary: tuple[TestServer, Service]
+) -> None:
+    primary_server, _ = primary
+    accepted = 0
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
+        writer.close()
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    try:
+        port = int(server.sockets[0].getsockname()[1])
+        proxy = await proxy_for(make_proxy, url_of(primary_server), f"http://127.0.0.1:{port}")
+        expected = await direct(primary_server, "GET", "/api/images/1")
+        failures_to_open = BreakerPolicy().failures
+        for _ in range(failures_to_open):
+            assert await through(proxy, "GET", "/api/images/1") == expected
+            await settle(proxy)
+        tried = accepted
+        assert tried >= failures_to_open  # each copy really tried the candidate until the breaker opened
+        for _ in range(7):
+            assert await through(proxy, "GET", "/api/images/1") == expected
+            await settle(proxy)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert accepted == tried  # open: the copies were not sent at all
+    assert outcomes(proxy) == {"error": failures_to_open + 7}  # and still every one is counted

@@ -104,3 +104,16 @@ def test_an_open_breaker_never_lets_a_request_through_before_its_back_off_ends(e
                 assert breaker.state == "half_open"
             if state == "closed":
                 assert allowed
+
+
+def test_refusing_is_a_read_only_check_that_never_starts_a_probe() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(POLICY, clock=clock)
+    assert not breaker.refusing()
+    for _ in range(3):
+        breaker.failure()
+    assert breaker.refusing()
+    clock.now += POLICY.open_s
+    assert not breaker.refusing()  # the back-off is over: a caller may try (and allow() decides)
+    assert breaker.state == "open"  # ...but asking did not move it to half_open
+    assert breaker.allow() == (True, "half_open")
