@@ -110,6 +110,15 @@ class Breakers:
         self._breakers = fresh
         return gone
 
+    def for_upstream(self, name: str, url: str, policy: BreakerPolicy) -> CircuitBreaker:
+        """The breaker of one upstream, made on first use; a re-pointed upstream gets a closed one."""
+        old = self._breakers.get(name)
+        if old is not None and old[0] == (url, policy):
+            return old[1]
+        breaker = CircuitBreaker(policy, clock=self._clock)
+        self._breakers[name] = ((url, policy), breaker)
+        return breaker
+
     def get(self, upstream: str) -> CircuitBreaker | None:
         entry = self._breakers.get(upstream)
         return entry[1] if entry is not None else None

@@ -28,7 +28,7 @@ import structlog
 from multidict import CIMultiDict
 from yarl import URL
 
-from proxy.breaker import BreakerPolicy, CircuitBreaker
+from proxy.breaker import BreakerPolicy, Breakers, CircuitBreaker
 from proxy.compare import Answer, Difference, compare
 from proxy.metrics import ProxyMetrics
 from proxy.mismatches import Mismatch, MismatchStore
@@ -39,6 +39,7 @@ Outcome = Literal[
     "compared", "sampled_out", "skipped_method", "skipped_body", "dropped_full", "error", "timeout"
 ]
 SHADOW_HEADER = "X-Strangler-Shadow"
+_SHADOW_BREAKER = BreakerPolicy()  # 5 connection failures, then 5 s doubling up to 60 s
 _BIG = 64 * 1024  # comparing bodies larger than this runs in a thread, not on the event loop
 _log = structlog.get_logger("proxy.shadow")
 
@@ -68,15 +69,10 @@ class Shadower:
         self.in_flight: dict[str, int] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
-        self._breakers: dict[str, tuple[str, CircuitBreaker]] = {}
+        self._breakers = Breakers(clock=time.monotonic)  # the shadow path's own, not the live traffic's
 
     def breaker(self, upstream: UpstreamSpec) -> CircuitBreaker:
-        """The shadow breaker of a candidate; a re-pointed upstream starts with a closed one."""
-        found = self._breakers.get(upstream.name)
-        if found is None or found[0] != upstream.url:
-            found = (upstream.url, CircuitBreaker(BreakerPolicy(), clock=time.monotonic))
-            self._breakers[upstream.name] = found
-        return found[1]
+        return self._breakers.for_upstream(upstream.name, upstream.url, _SHADOW_BREAKER)
 
     @property
     def session(self) -> aiohttp.ClientSession:

@@ -117,3 +117,14 @@ def test_refusing_is_a_read_only_check_that_never_starts_a_probe() -> None:
     assert not breaker.refusing()  # the back-off is over: a caller may try (and allow() decides)
     assert breaker.state == "open"  # ...but asking did not move it to half_open
     assert breaker.allow() == (True, "half_open")
+
+
+def test_for_upstream_keeps_a_breaker_until_the_upstream_is_re_pointed() -> None:
+    breakers = Breakers(clock=Clock())
+    first = breakers.for_upstream("new", "http://a:1", POLICY)
+    assert breakers.for_upstream("new", "http://a:1", POLICY) is first
+    for _ in range(3):
+        first.failure()
+    moved = breakers.for_upstream("new", "http://b:1", POLICY)
+    assert moved is not first
+    assert moved.state == "closed"
