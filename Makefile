@@ -5,20 +5,31 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
+# Every install takes the exact versions of the committed lock (pip itself included); `make lock` refreshes it.
+LOCK := requirements.lock
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --constraint $(LOCK)
 
-.PHONY: run test lint typecheck unit bench system-deps clean
+.PHONY: run test lint typecheck unit bench system-deps clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[run]'
+$(RUN_STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP_INSTALL) pip
+	$(PIP_INSTALL) -e '.[run]'
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[run,test]'
+$(TEST_STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP_INSTALL) pip
+	$(PIP_INSTALL) -e '.[run,test]'
 	touch $@ $(RUN_STAMP)
+
+## make lock: re-resolve requirements.lock from pyproject.toml (newest versions it allows, for Python 3.11
+## on Linux, every extra, plus pip and uv themselves); review the diff, run make test, commit the lock
+lock: | $(BIN)/python
+	$(PIP_INSTALL) uv
+	printf 'pip\nuv\n' | $(BIN)/uv pip compile --quiet --upgrade --all-extras --python-version 3.11 \
+	  --python-platform linux --custom-compile-command 'make lock' --output-file $(LOCK) pyproject.toml -
 
 ## make run: legacy stub on :8081, image service on :8082, proxy on :8080 (admin :8089); Ctrl-C stops all
 run: $(RUN_STAMP)
@@ -36,13 +47,13 @@ system-deps:
 
 ## make bench: every benchmark scenario on real local processes (about 10 min); report in bench/results/
 bench: $(TEST_STAMP)
-	@bash bench/install.sh $(BIN)/python
+	@PIP_CONSTRAINT=$(CURDIR)/$(LOCK) bash bench/install.sh $(BIN)/python
 	PATH="$(CURDIR)/$(BIN):/usr/sbin:$$PATH" $(BIN)/python -m bench all
 
 ## make soak: 10 minutes of mixed traffic with reloads every 30 s (on demand, not in make bench)
 .PHONY: soak
 soak: $(TEST_STAMP)
-	@bash bench/install.sh $(BIN)/python
+	@PIP_CONSTRAINT=$(CURDIR)/$(LOCK) bash bench/install.sh $(BIN)/python
 	PATH="$(CURDIR)/$(BIN):/usr/sbin:$$PATH" $(BIN)/python -m bench soak
 
 clean:

@@ -94,6 +94,29 @@ def test_every_image_is_built_in_stages_from_a_pinned_slim_python(name: str) -> 
     )
 
 
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_every_package_an_image_installs_comes_at_the_version_requirements_lock_pins(name: str) -> None:
+    """pip resolves from an index only with the lock as constraints, in a stage that copied the lock in;
+    `--no-index` installs take only the wheels a build stage made that way."""
+    resolving = 0
+    for stage in stages(name):
+        copied: list[str] = []
+        for instruction in stage.instructions:
+            if instruction.keyword == "COPY" and "--from=" not in instruction.args:
+                copied.extend(shlex.split(instruction.args)[:-1])
+            if instruction.keyword != "RUN" or not re.search(r"\bpip (install|wheel)\b", instruction.args):
+                continue
+            if "--no-index" in instruction.args:
+                continue
+            resolving += 1
+            where = f"{name}:{instruction.line}"
+            constraint = re.search(r"(?:--constraint|-c)[ =](\S+)", instruction.args)
+            assert constraint, f"{where}: pip resolves without --constraint requirements.lock"
+            assert Path(constraint.group(1)).name == "requirements.lock", where
+            assert "requirements.lock" in copied, f"{where}: the stage never copies requirements.lock in"
+    assert resolving >= 1
+
+
 @pytest.mark.parametrize(("name", "stage", "chain"), runnable_stages(), ids=lambda v: getattr(v, "name", v))
 def test_every_runnable_stage_runs_as_a_non_root_user_with_a_healthcheck(
     name: str, stage: Stage, chain: list[Stage]
@@ -139,7 +162,8 @@ def test_the_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context
     hidden = (".git", ".venv", ".env", "secrets/openai", "deploy/secrets/x", "var/imageservice", "tests/e2e")
     for path in hidden:
         assert ignored(path, patterns), path
-    for path in ("pyproject.toml", "README.md", "proxy/app.py", "strangler_common/contracts/images.yaml"):
+    shipped = ("pyproject.toml", "requirements.lock", "README.md", "proxy/app.py")
+    for path in (*shipped, "strangler_common/contracts/images.yaml"):
         assert not ignored(path, patterns), path
 
 
