@@ -30,6 +30,7 @@ from imageservice.domain.model import (
     KeyReused,
     NotFound,
     StorageFailure,
+    StoragePermissionDenied,
     check_existing,
     is_blob_name,
 )
@@ -58,7 +59,11 @@ class Outcome:
 
 @asynccontextmanager
 async def _storage(what: str) -> AsyncIterator[None]:
-    """A store that fails (network, throttling, disk) is the service's 503, never a raw 500."""
+    """A store that fails (network, throttling, disk) is the service's 503, never a raw 500.
+
+    A refusal of our credentials arrives from the adapters as StoragePermissionDenied (a DomainError,
+    logged there with the resource) and passes through unchanged.
+    """
     try:
         yield
     except DomainError:
@@ -209,6 +214,9 @@ class GenerationService:
         results = await asyncio.gather(
             *(self.blobs.put(name, data, "image/png") for name, data in blobs), return_exceptions=True
         )
+        denied = next((r for r in results if isinstance(r, StoragePermissionDenied)), None)
+        if denied is not None:
+            raise denied  # a misconfiguration, not an outage: say so rather than "storing failed"
         for result in results:
             if isinstance(result, BaseException):
                 _log.warning("blob_store_failed", error=type(result).__name__)
@@ -217,6 +225,8 @@ class GenerationService:
     async def _complete(self, generation: Generation, claim: Claim | None) -> None:
         try:
             await self.repository.complete(generation, claim, now=self._clock())
+        except StoragePermissionDenied:
+            raise  # refused before anything was written: nothing can have landed
         except Exception as exc:
             # The write may have landed before the error reached us; deleting its blobs would break it.
             try:

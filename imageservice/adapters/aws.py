@@ -2,14 +2,19 @@
 
 boto3 clients are thread-safe once created, sessions are not: one session builds both clients once,
 and every call runs on a sized pool so the event loop never blocks on HTTP.
+
+Also owns telling a refusal of our credentials (AccessDenied) apart from every other store error:
+`permission_checked` turns it into StoragePermissionDenied, logged once at ERROR with the operation
+and the resource, so it is never mistaken for "not found" or for an outage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,9 +23,16 @@ import structlog
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from imageservice.domain.model import StoragePermissionDenied
+
 T = TypeVar("T")
 NEWEST_INDEX = "newest"
 _log = structlog.get_logger("imageservice.aws")
+# S3 says AccessDenied (403), DynamoDB AccessDeniedException (400). A HEAD has no body, so botocore
+# reports a bare "403"; moto's DynamoDB answers 403 too. Bad or expired credentials (InvalidAccessKeyId,
+# SignatureDoesNotMatch, ExpiredToken...) are not listed: they stay storage_unavailable.
+_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AllAccessDisabled"})
+_BARE_403_CODES = frozenset({"403", "Forbidden"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,38 @@ class AwsClients:
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_access_denied(exc: ClientError) -> bool:
+    code = error_code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in _DENIED_CODES or (status == 403 and code in _BARE_403_CODES)
+
+
+@contextmanager
+def permission_checked(service: str, resource: str) -> Iterator[None]:
+    """Around calls to `service` (S3, DynamoDB) on `resource` (s3://bucket/key, dynamodb:table):
+    AccessDenied becomes StoragePermissionDenied.
+
+    Logged here, at ERROR, with what an operator needs to fix the policy: the operation (GetObject,
+    TransactWriteItems...), the resource and AWS's request id. Never the credentials; AWS's own message
+    names at most the principal's ARN.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        if not is_access_denied(exc):
+            raise
+        operation = f"{service} {exc.operation_name}"
+        _log.error(
+            "storage_permission_denied",
+            operation=operation,
+            resource=resource,
+            aws_error=error_code(exc),
+            aws_message=str(exc.response.get("Error", {}).get("Message", ""))[:300],
+            aws_request_id=exc.response.get("ResponseMetadata", {}).get("RequestId"),
+        )
+        raise StoragePermissionDenied(operation) from exc
 
 
 def init_aws(clients: AwsClients) -> list[str]:

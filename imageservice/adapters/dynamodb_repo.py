@@ -6,20 +6,23 @@ TransactWriteItems (the generation and the key together); the image bytes live i
 
 Listing reads a GSI with one partition key: fine for this service's volume, and eventually
 consistent (a generation may show up in the list a moment after its 201). Reads by id are strongly
-consistent.
+consistent. Every call goes through `_call`, which turns a refusal of our credentials into
+StoragePermissionDenied.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from imageservice.adapters.aws import NEWEST_INDEX, AwsClients, error_code
+from imageservice.adapters.aws import NEWEST_INDEX, AwsClients, error_code, permission_checked
 from imageservice.adapters.codec import generation_from_fields, images_to_json, record_from_fields
 from imageservice.domain.model import Claim, ClaimResult, Generation, IdempotencyRecord, KeyStatus
 
+T = TypeVar("T")
 _GENERATIONS = "generations"
 _CLAIM_CONDITION = (
     "attribute_not_exists(pk) OR expires_at < :now"
@@ -44,6 +47,10 @@ class DynamoDbRepository:
         self._clients = clients
         self._db = clients.dynamodb
         self._table = clients.settings.table
+
+    async def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        with permission_checked("DynamoDB", f"dynamodb:{self._table}"):
+            return await self._clients.call(fn, *args, **kwargs)
 
     async def claim(
         self, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
@@ -86,7 +93,7 @@ class DynamoDbRepository:
                 return ClaimResult(claim=Claim(record))
             raise RuntimeError("the idempotency key kept changing under us")
 
-        return await self._clients.call(work)
+        return await self._call(work)
 
     def _get_item(self, pk: str) -> dict[str, Any] | None:
         response = self._db.get_item(TableName=self._table, Key={"pk": _s(pk)}, ConsistentRead=True)
@@ -112,7 +119,7 @@ class DynamoDbRepository:
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if claim is None:
-            await self._clients.call(self._db.put_item, **put)
+            await self._call(self._db.put_item, **put)
             return
         update = {
             "TableName": self._table,
@@ -127,7 +134,7 @@ class DynamoDbRepository:
                 ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
             },
         }
-        await self._clients.call(
+        await self._call(
             self._db.transact_write_items, TransactItems=[{"Put": put}, {"Update": update}]
         )
 
@@ -148,14 +155,14 @@ class DynamoDbRepository:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise  # not ours any more (expired and re-claimed, or completed): nothing to release
 
-        await self._clients.call(work)
+        await self._call(work)
 
     async def get(self, generation_id: str) -> Generation | None:
-        item = await self._clients.call(self._get_item, f"gen#{generation_id}")
+        item = await self._call(self._get_item, f"gen#{generation_id}")
         return _generation(item) if item is not None else None
 
     async def list_recent(self, limit: int) -> list[Generation]:
-        response = await self._clients.call(
+        response = await self._call(
             self._db.query,
             TableName=self._table,
             IndexName=NEWEST_INDEX,
@@ -184,7 +191,7 @@ class DynamoDbRepository:
                 keys.extend(item["key"]["S"] for item in page.get("Items", []))
             return keys
 
-        return await self._clients.call(work)
+        return await self._call(work)
 
 
 def _generation(item: dict[str, Any]) -> Generation:

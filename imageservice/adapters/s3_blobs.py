@@ -1,10 +1,14 @@
-"""Blob storage in S3 (or any S3-compatible endpoint): one object per image under a key prefix."""
+"""Blob storage in S3 (or any S3-compatible endpoint): one object per image under a key prefix.
+
+A missing object is None (S3 says 404 NoSuchKey only to a caller allowed s3:ListBucket on the bucket,
+see deploy/aws/template.yaml); a refused one is StoragePermissionDenied, never None.
+"""
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from imageservice.adapters.aws import AwsClients, error_code
+from imageservice.adapters.aws import AwsClients, error_code, permission_checked
 from imageservice.domain.ports import BlobInfo
 
 PREFIX = "images/"
@@ -15,14 +19,18 @@ class S3BlobStore:
         self._clients = clients
         self._bucket = clients.settings.bucket
 
+    def _where(self, key: str) -> str:
+        return f"s3://{self._bucket}/{key}"
+
     async def put(self, name: str, data: bytes, content_type: str) -> None:
-        await self._clients.call(
-            self._clients.s3.put_object,
-            Bucket=self._bucket,
-            Key=PREFIX + name,
-            Body=data,
-            ContentType=content_type,
-        )
+        with permission_checked("S3", self._where(PREFIX + name)):
+            await self._clients.call(
+                self._clients.s3.put_object,
+                Bucket=self._bucket,
+                Key=PREFIX + name,
+                Body=data,
+                ContentType=content_type,
+            )
 
     async def get(self, name: str) -> bytes | None:
         def fetch() -> bytes | None:
@@ -35,10 +43,12 @@ class S3BlobStore:
             body: bytes = response["Body"].read()
             return body
 
-        return await self._clients.call(fetch)
+        with permission_checked("S3", self._where(PREFIX + name)):
+            return await self._clients.call(fetch)
 
     async def delete(self, name: str) -> None:
-        await self._clients.call(self._clients.s3.delete_object, Bucket=self._bucket, Key=PREFIX + name)
+        with permission_checked("S3", self._where(PREFIX + name)):
+            await self._clients.call(self._clients.s3.delete_object, Bucket=self._bucket, Key=PREFIX + name)
 
     async def list_blobs(self) -> list[BlobInfo]:
         def scan() -> list[BlobInfo]:
@@ -49,4 +59,5 @@ class S3BlobStore:
                     infos.append(BlobInfo(item["Key"][len(PREFIX) :], item["LastModified"].timestamp()))
             return infos
 
-        return await self._clients.call(scan)
+        with permission_checked("S3", self._where(PREFIX)):
+            return await self._clients.call(scan)

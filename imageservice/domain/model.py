@@ -87,6 +87,20 @@ class StorageFailure(DomainError):
     code = "storage_unavailable"
 
 
+class StoragePermissionDenied(StorageFailure):
+    """The store refused the service's own credentials for an operation: a deployment misconfiguration
+    (a missing IAM permission), neither a missing item nor an outage, so retrying will not help."""
+
+    code = "storage_permission_denied"
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(
+            f"the image service's storage credentials lack permission for {operation}: "
+            "a deployment misconfiguration (see the service's log for the resource)"
+        )
+        self.operation = operation
+
+
 # ---------------------------------------------------------------- value objects
 
 
