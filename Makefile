@@ -32,9 +32,15 @@ lock: | $(BIN)/python
 	  --python-platform linux --custom-compile-command 'make lock' --output-file $(LOCK) pyproject.toml -
 
 ## make run: legacy stub on :8081, image service on :8082, proxy on :8080 (admin :8089); Ctrl-C stops all
+## The three services share a shadow-signing key: yours (STRANGLER_SHADOW_KEY[_FILE]), or one generated
+## once into var/shadow.key and kept across runs.
+SHADOW_KEY_FILE := var/shadow.key
 run: $(RUN_STAMP)
 	mkdir -p var
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --procfile Procfile --no-colour start
+	@if [ -z "$${STRANGLER_SHADOW_KEY:-}$${STRANGLER_SHADOW_KEY_FILE:-}" ]; then \
+	  $(BIN)/python -m strangler_common.devkey $(SHADOW_KEY_FILE) && \
+	  export STRANGLER_SHADOW_KEY_FILE="$(abspath $(SHADOW_KEY_FILE))"; fi; \
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho --procfile Procfile --no-colour start
 
 ## make test: ruff, mypy, then the whole pytest suite
 test: $(TEST_STAMP) system-deps

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import structlog
 from prometheus_client import CollectorRegistry
 
 from imageservice.adapters.aws import AwsClients, AwsSettings
@@ -21,6 +22,9 @@ from imageservice.limits import Limiter
 from imageservice.metrics import ServiceMetrics
 from imageservice.services import GenerationService, Policy
 from imageservice.settings import Settings, SettingsError
+from strangler_common.shadowmark import ShadowGate
+
+_log = structlog.get_logger("imageservice.bootstrap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class Container:
     settings: Settings
     service: GenerationService
     metrics: ServiceMetrics
+    shadow: ShadowGate  # which requests are the proxy's shadow copies (signed marker)
 
 
 def aws_settings(settings: Settings) -> AwsSettings:
@@ -121,6 +126,12 @@ async def build(
             ),
         )
         try:
-            yield Container(settings=settings, service=service, metrics=metrics)
+            if settings.shadow_key is None:
+                _log.info("shadow_marker_ignored", detail="no STRANGLER_SHADOW_KEY: X-Strangler-Shadow is "
+                          "ignored and every request is stored like any other")  # fmt: skip
+            gate = ShadowGate(
+                settings.shadow_key, report=lambda verdict: metrics.shadow_markers.labels(verdict).inc()
+            )
+            yield Container(settings=settings, service=service, metrics=metrics, shadow=gate)
         finally:
             await service.drain()

@@ -42,3 +42,10 @@ class ServiceMetrics:
             ["reason"],
             registry=registry,
         )
+        self.shadow_markers = Counter(
+            "imageservice_shadow_markers",
+            "Requests that carried X-Strangler-Shadow, by verdict: signed (a genuine shadow copy), ignored "
+            "(no key configured), unsigned, forged or expired (each treated as a normal request).",
+            ["verdict"],
+            registry=registry,
+        )

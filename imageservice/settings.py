@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strangler_common.envsecret import SecretError, shadow_key
+
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -53,6 +55,7 @@ class Settings:
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     aws_max_workers: int = 16
+    shadow_key: bytes | None = field(default=None, repr=False)  # verifies the proxy's shadow marker
 
     def __post_init__(self) -> None:
         if self.generator not in {"local", "openai"}:
@@ -100,7 +103,15 @@ class Settings:
             aws_region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or "us-east-1",
             aws_endpoint_url=get("AWS_ENDPOINT_URL"),
             aws_max_workers=int(number("IMAGESERVICE_AWS_MAX_WORKERS", 16, int)),
+            shadow_key=_shadow_key(env),
         )
+
+
+def _shadow_key(env: Mapping[str, str]) -> bytes | None:
+    try:
+        return shadow_key(env)
+    except SecretError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _api_key(value: str | None, file_name: str | None) -> Secret | None:

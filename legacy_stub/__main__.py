@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         log.error("invalid_settings", error=str(exc))  # stderr stays JSON lines, even for this
         return 2
-    log.info("starting", host=args.host, port=args.port, image_delay_s=settings.image_delay_s)
+    log.info("starting", host=args.host, port=args.port, image_delay_s=settings.image_delay_s,
+             shadow_marker="verified" if settings.shadow_key else "ignored (no STRANGLER_SHADOW_KEY)")
     run(create_app(settings), host=args.host, port=args.port)
     log.info("stopped")
     return 0

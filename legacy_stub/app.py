@@ -15,12 +15,13 @@ from legacy_stub import diagnostics, images, shop
 from legacy_stub.gallery import Gallery
 from legacy_stub.http_io import api_errors
 from legacy_stub.idempotency import IdempotencyTable
-from legacy_stub.keys import GALLERY, IDEMPOTENCY, METRICS, ORDERS, SETTINGS, WORKER
+from legacy_stub.keys import GALLERY, IDEMPOTENCY, METRICS, ORDERS, SETTINGS, SHADOW_GATE, WORKER
 from legacy_stub.metrics import LegacyMetrics
 from legacy_stub.orders import OrderBook
 from legacy_stub.painter import Painter, SlowPainter
 from legacy_stub.settings import Settings
 from legacy_stub.worker import ImageWorker
+from strangler_common.shadowmark import ShadowGate
 from strangler_common.web import install_observability, metrics_handler
 
 
@@ -47,6 +48,9 @@ def create_app(settings: Settings, *, painter: Painter | None = None) -> web.App
     app[GALLERY] = Gallery(settings.max_generations)
     app[IDEMPOTENCY] = IdempotencyTable(settings.max_idempotency_keys)
     app[ORDERS] = OrderBook(settings.max_orders)
+    app[SHADOW_GATE] = ShadowGate(
+        settings.shadow_key, report=lambda verdict: metrics.shadow_markers.labels(verdict).inc()
+    )
     app[WORKER] = ImageWorker(
         painter if painter is not None else SlowPainter(settings.image_delay_s),
         max_queue=settings.max_queue,

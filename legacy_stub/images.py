@@ -15,12 +15,13 @@ from aiohttp import web
 from legacy_stub.gallery import CONTENT_TYPE, Generation, build_generation, new_generation_id, parse_size
 from legacy_stub.http_io import ApiError, invalid, read_json
 from legacy_stub.idempotency import ClaimOutcome, StoredResponse, fingerprint
-from legacy_stub.keys import GALLERY, IDEMPOTENCY, METRICS, SETTINGS, WORKER
+from legacy_stub.keys import GALLERY, IDEMPOTENCY, METRICS, SETTINGS, SHADOW_GATE, WORKER
 from legacy_stub.worker import WorkerOverloaded, WorkerStopped
 from strangler_common.contract import GenerateParams, InvalidRequest, parse_generate_request
+from strangler_common.shadowmark import SHADOW_HEADER
+from strangler_common.web import REQUEST_ID_HEADER
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-SHADOW_HEADER = "X-Strangler-Shadow"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -28,8 +29,10 @@ _LIMIT = re.compile(r"^[0-9]{1,4}$")
 
 
 def is_shadow(request: web.Request) -> bool:
-    """A copy the proxy mirrors for comparison: generate, but keep nothing and claim no key."""
-    return request.headers.get(SHADOW_HEADER, "").strip().lower() in {"1", "true"}
+    """A copy the proxy mirrors for comparison, signed with the shared key: generate, but keep nothing
+    and claim no key. An unsigned or forged marker is a normal request (counted, never answered)."""
+    marker = request.headers.get(SHADOW_HEADER)
+    return request.app[SHADOW_GATE].is_shadow(marker, request.headers.get(REQUEST_ID_HEADER))
 
 
 def _idempotency_key(request: web.Request) -> str | None:

@@ -10,6 +10,7 @@ from legacy_stub.metrics import LegacyMetrics
 from legacy_stub.orders import OrderBook
 from legacy_stub.settings import Settings
 from legacy_stub.worker import ImageWorker
+from strangler_common.shadowmark import ShadowGate
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", LegacyMetrics)
@@ -17,3 +18,4 @@ WORKER = web.AppKey("image_worker", ImageWorker)
 GALLERY = web.AppKey("gallery", Gallery)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyTable)
 ORDERS = web.AppKey("orders", OrderBook)
+SHADOW_GATE = web.AppKey("shadow_gate", ShadowGate)

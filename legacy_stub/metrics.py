@@ -35,3 +35,10 @@ class LegacyMetrics:
             registry=registry,
         )
         self.orders = Counter("legacy_orders_created", "Orders created.", registry=registry)
+        self.shadow_markers = Counter(
+            "legacy_shadow_markers",
+            "Requests that carried X-Strangler-Shadow, by verdict: signed (a genuine shadow copy), ignored "
+            "(no key configured), unsigned, forged or expired (each treated as a normal request).",
+            ["verdict"],
+            registry=registry,
+        )

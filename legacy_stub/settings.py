@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+
+from strangler_common.envsecret import SecretError, shadow_key
 
 DELAY_ENV = "LEGACY_IMAGE_DELAY_S"
 MAX_DELAY_S = 3600.0
@@ -33,6 +35,8 @@ class Settings:
     """Generations kept in memory; the oldest (and its files) go first."""
     max_idempotency_keys: int = 10_000
     max_orders: int = 10_000
+    shadow_key: bytes | None = field(default=None, repr=False)
+    """Verifies the proxy's signed shadow marker (STRANGLER_SHADOW_KEY[_FILE]); None: marker ignored."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.image_delay_s) and 0.0 <= self.image_delay_s <= MAX_DELAY_S):
@@ -54,6 +58,14 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Settings from environment variables; unset variables keep their defaults."""
+        try:
+            key = shadow_key(environ)
+        except SecretError as exc:
+            raise SettingsError(str(exc)) from None
+        return replace(cls._with_delay(environ), shadow_key=key)
+
+    @classmethod
+    def _with_delay(cls, environ: Mapping[str, str]) -> Settings:
         raw = environ.get(DELAY_ENV)
         if raw is None or raw.strip() == "":
             return cls()

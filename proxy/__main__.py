@@ -7,7 +7,8 @@
   strangler-proxy show routes.yaml [--format yaml|json]   the config with every default filled in
 
 The admin token comes from STRANGLER_ADMIN_TOKEN, or from the file named by
-STRANGLER_ADMIN_TOKEN_FILE (a mounted secret); never from argv, where `ps` would show it.
+STRANGLER_ADMIN_TOKEN_FILE (a mounted secret); never from argv, where `ps` would show it. The key that
+signs shadow copies comes the same way from STRANGLER_SHADOW_KEY / STRANGLER_SHADOW_KEY_FILE.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import yaml
 
 from proxy.config import Config, ConfigError, load_config
+from strangler_common.envsecret import SecretError, read_secret, shadow_key
 from strangler_common.logs import configure_logging
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -76,19 +77,20 @@ def _positive(text: str) -> int:
     return value
 
 
-def admin_token(environ: dict[str, str] | os._Environ[str]) -> str | None:
+def admin_token(environ: Mapping[str, str]) -> str | None:
     """STRANGLER_ADMIN_TOKEN, or the contents of STRANGLER_ADMIN_TOKEN_FILE; None when neither is set."""
-    token, token_file = environ.get("STRANGLER_ADMIN_TOKEN"), environ.get("STRANGLER_ADMIN_TOKEN_FILE")
-    if token and token_file:
-        raise SystemExit("set STRANGLER_ADMIN_TOKEN or STRANGLER_ADMIN_TOKEN_FILE, not both")
-    if token_file:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SystemExit(f"cannot read STRANGLER_ADMIN_TOKEN_FILE: {exc.strerror or exc}") from None
-        if not token:
-            raise SystemExit("STRANGLER_ADMIN_TOKEN_FILE is empty")
-    return token or None
+    try:
+        return read_secret(environ, "STRANGLER_ADMIN_TOKEN")
+    except SecretError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def signing_key(environ: Mapping[str, str]) -> bytes | None:
+    """STRANGLER_SHADOW_KEY, or the contents of STRANGLER_SHADOW_KEY_FILE: signs the shadow marker."""
+    try:
+        return shadow_key(environ)
+    except SecretError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _print_errors(error: ConfigError) -> int:
@@ -103,16 +105,18 @@ def _serve(args: argparse.Namespace) -> int:
     server = importlib.import_module("proxy.server")
 
     token = admin_token(os.environ)
+    key = signing_key(os.environ)
     configure_logging("proxy", level=args.log_level)
     try:
         if args.workers > 1:
             workers = importlib.import_module("proxy.workers")
             return int(workers.serve_workers(
                 args.workers, config_path=args.config, host=args.host, port=args.port,
-                admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token,
+                admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token, shadow_key=key,
             ))  # fmt: skip
         server.serve(config_path=args.config, host=args.host, port=args.port,
-                     admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token)
+                     admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token,
+                     shadow_key=key)
     except ConfigError as error:
         return _print_errors(error)
     return EXIT_OK

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from proxy.admin_resilience import circuits, guard_state, reset_guard
-from proxy.admin_shadow import show_mismatches
+from proxy.admin_shadow import reset_noise, show_mismatches, show_noise
 from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, RESILIENCE, SESSIONS, SHADOW, STORE
 from proxy.reload import effective_percents
 from strangler_common.web import install_observability, json_error, metrics_handler
@@ -40,6 +40,8 @@ def create_admin_app(public: web.Application) -> web.Application:
     admin.router.add_get("/routes", _protected(show_routes))
     admin.router.add_post("/reload", _protected(reload))
     admin.router.add_get("/shadow/mismatches", _protected(show_mismatches))
+    admin.router.add_get("/shadow/noise", _protected(show_noise))
+    admin.router.add_post("/shadow/noise/reset", _protected(reset_noise))
     admin.router.add_post("/routes/{name}/guard/reset", _protected(reset_guard))
     return admin
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -24,6 +25,8 @@ from proxy.resilience import Resilience
 from proxy.shadow import Shadower
 from proxy.upstreams import ReadinessProbe, UpstreamSessions
 
+_log = structlog.get_logger("proxy.app")
+
 
 def create_app(
     loaded: LoadedConfig,
@@ -32,9 +35,12 @@ def create_app(
     admin_token: str | None = None,
     watch_interval_s: float | None = 0.5,
     access_log: bool = True,
+    shadow_key: bytes | None = None,
 ) -> web.Application:
     """The public listener's app. `watch_interval_s=None` turns the file watcher off; `access_log=False`
-    drops the per-request log line (metrics still count every request), e.g. for benchmarks."""
+    drops the per-request log line (metrics still count every request), e.g. for benchmarks.
+    `shadow_key` signs the marker on shadow copies; without it the copies go unmarked, and the
+    candidate stores them like any request (said once at start-up and after a reload that adds shadowing)."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ProxyMetrics(registry)
     store = ConfigStore(loaded, metrics=metrics)
@@ -45,7 +51,7 @@ def create_app(
     app[REGISTRY] = registry
     app[SESSIONS] = sessions
     app[READINESS] = ReadinessProbe()
-    shadower = app[SHADOW] = Shadower(metrics)
+    shadower = app[SHADOW] = Shadower(metrics, key=shadow_key)
     if admin_token:
         app[ADMIN_TOKEN] = admin_token
     resilience = app[RESILIENCE] = Resilience(metrics)
@@ -77,15 +83,30 @@ async def _upstream_sessions(app: web.Application) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def _shadow(app: web.Application) -> AsyncIterator[None]:
-    """Shadow copies in flight are cancelled at shutdown; the noise learned for removed routes goes."""
+    """Shadow copies in flight are cancelled at shutdown; noise learned under a comparison that a reload
+    changed (or for a route no longer shadowed) goes. Without a signing key, say once that the
+    candidate will store the copies."""
     store, shadower, metrics = app[STORE], app[SHADOW], app[METRICS]
+    warned = False
 
-    def swapped(snapshot: Snapshot) -> None:
-        shadower.forget_routes_except([route.name for route in snapshot.table.routes])
-        metrics.init_shadow(snapshot.table.shadowed)
+    def follow(snapshot: Snapshot) -> None:
+        nonlocal warned
+        table = snapshot.table
+        dropped = shadower.follow(table)
+        if dropped:
+            _log.info("shadow_noise_dropped", routes=dropped, reason="compare or noise_baseline changed")
+        metrics.init_shadow(table.shadowed)
+        if table.shadowed and shadower.key is None and not warned:
+            warned = True
+            _log.warning(
+                "shadow_copies_unsigned", routes=sorted(table.shadowed),
+                detail="no STRANGLER_SHADOW_KEY: shadow copies are sent unmarked, so the candidate stores "
+                "them and claims their Idempotency-Keys like any request; give the proxy and the services "
+                "the same key to mark them",
+            )  # fmt: skip
 
-    metrics.init_shadow(store.current.table.shadowed)
-    unsubscribe = store.subscribe(swapped)
+    follow(store.current)
+    unsubscribe = store.subscribe(follow)
     try:
         yield
     finally:

@@ -29,7 +29,7 @@ KNOWN_FIELDS = (
     "rollout", "flags", "path_prefix", "path_regex", "methods", "percent", "sticky_key",
     "on_missing_key", "salt", "header", "cookie", "query", "equals", "in", "use",
     "shadow", "max_in_flight", "compare", "status", "headers", "ignore", "images", "noise_baseline",
-    "keep_mismatches", "sample_by",
+    "keep_mismatches", "sample_by", "max_per_minute",
     "fallback", "guard", "when", "replay_non_idempotent", "max_error_rate", "min_requests", "window_s",
     "circuit", "failures", "open_s", "max_open_s", "max_headers", "max_header_bytes", "max_url_bytes",
     "client_read_timeout_s", "max_connections", "ownership", "owner",
@@ -106,16 +106,25 @@ def _route_checks(at: Path, route: dict[str, Any], first_use: dict[str, int]) ->
     return found
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # RFC 9110: a copy of these changes nothing
+
+
 def _shadow_checks(at: Path, route: dict[str, Any], shadow: dict[str, Any]) -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
     if route.get("candidate") is None:
         found.append((at, "needs a candidate upstream on the route: the shadow copy goes to the candidate"))
+    methods = shadow.get("methods")
+    if isinstance(methods, list) and shadow.get("max_per_minute") is None:
+        unsafe = sorted({m.upper() for m in methods if isinstance(m, str)} - SAFE_METHODS)
+        if unsafe:
+            found.append((at, f"mirrors {', '.join(unsafe)}, so max_per_minute is required: every copy of an "
+                          "unsafe method makes the candidate do real work (a paid image API charges for "
+                          "each one); set the most copies a minute you accept paying for"))
     match = route.get("match")
     matched = match.get("methods") if isinstance(match, dict) else None
     if not isinstance(matched, list):
         return found
     allowed = {m.upper() for m in matched if isinstance(m, str)}
-    methods = shadow.get("methods")
     if methods is None and not allowed & {"GET", "HEAD"}:
         found.append((at, "mirrors GET and HEAD by default, but match.methods has neither: list methods"))
     elif isinstance(methods, list):

@@ -19,13 +19,19 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from strangler_common.shadowmark import INTERNAL_HEADERS
+
 HOP_BY_HOP = (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
     "TE", "Trailer", "Transfer-Encoding", "Upgrade",
 )  # fmt: skip
 # Request-only: the client library sets Host from the upstream URL; the proxy has already answered a
-# `100-continue` itself; the forwarding headers are rebuilt below.
-_REQUEST_DROP = (*HOP_BY_HOP, "Host", "Expect", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")
+# `100-continue` itself; the forwarding headers are rebuilt below; a client never speaks for the proxy
+# (INTERNAL_HEADERS: every header the proxy uses to talk to its upstreams, in any case, every copy).
+_REQUEST_DROP = (
+    *HOP_BY_HOP, "Host", "Expect", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+    *INTERNAL_HEADERS,
+)  # fmt: skip
 SMALL_BODY = 64 * 1024  # announced lengths up to this are read whole before answering (one write)
 
 Networks = Sequence[IPv4Network | IPv6Network]

@@ -22,7 +22,8 @@ KNOWN_METHODS = frozenset(
 UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
 DECISION_REASONS = ("owner", "flag", "percent", "missing_key")
 SHADOW_OUTCOMES = (
-    "compared", "sampled_out", "skipped_method", "skipped_body", "dropped_full", "error", "timeout",
+    "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "dropped_full", "error",
+    "timeout",
 )  # fmt: skip
 SHADOW_KINDS = ("status", "header", "body_shape", "body_value", "image", "noise")
 LATENCY_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)

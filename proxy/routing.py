@@ -179,6 +179,7 @@ def compile_shadow(shadow: Shadow | None, *, salt: str) -> ShadowPolicy | None:
         noise_methods=frozenset(shadow.noise_baseline.methods),
         keep_mismatches=shadow.keep_mismatches,
         sample_by=shadow.sample_by,
+        max_per_minute=shadow.max_per_minute,
         salt=salt,
     )
 

@@ -77,6 +77,14 @@ class Shadow(StrictModel):
     noise_baseline: NoiseBaseline = Field(default_factory=NoiseBaseline)
     keep_mismatches: int = 100
     sample_by: Literal["request_id", "sticky_key"] = "request_id"
+    # Copies a minute this replica may send (a token bucket; bursts up to this many). None: unlimited,
+    # allowed only when every mirrored method is safe (config_checks.py requires it otherwise).
+    max_per_minute: int | None = None
+
+    @field_validator("max_per_minute")
+    @classmethod
+    def _per_minute(cls, value: int | None) -> int | None:
+        return None if value is None else bounded(value, 1, 1_000_000)
 
     @field_validator("percent")
     @classmethod

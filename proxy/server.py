@@ -33,6 +33,7 @@ def serve(
     shutdown_timeout_s: float = 30.0,
     access_log: bool = True,
     reuse_port: bool = False,  # SO_REUSEPORT on the public socket: set by proxy.workers (--workers N)
+    shadow_key: bytes | None = None,  # signs the shadow marker (strangler_common/shadowmark.py)
 ) -> None:
     """Block until SIGINT/SIGTERM. Raises proxy.config.ConfigError when the file is invalid at start."""
     del log_level
@@ -46,7 +47,7 @@ def serve(
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(
             _serve(
-                create_app(loaded, admin_token=admin_token, access_log=access_log),
+                create_app(loaded, admin_token=admin_token, access_log=access_log, shadow_key=shadow_key),
                 host=host,
                 port=port,
                 admin_host=admin_host,

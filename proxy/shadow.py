@@ -29,16 +29,19 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from proxy.breaker import BreakerPolicy, Breakers, CircuitBreaker
+from proxy.budget import TokenBucket
 from proxy.compare import Answer, Difference, compare
 from proxy.metrics import ProxyMetrics
 from proxy.mismatches import Mismatch, MismatchStore
-from proxy.routing import CompiledRoute, UpstreamSpec
-from proxy.shadow_policy import NoiseMemory, ShadowPolicy
+from proxy.noise import NoiseMemory
+from proxy.routing import CompiledRoute, RouteTable, UpstreamSpec
+from proxy.shadow_policy import ShadowPolicy
+from strangler_common.shadowmark import SHADOW_HEADER, sign
 
 Outcome = Literal[
-    "compared", "sampled_out", "skipped_method", "skipped_body", "dropped_full", "error", "timeout"
+    "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "dropped_full", "error",
+    "timeout",
 ]
-SHADOW_HEADER = "X-Strangler-Shadow"
 _SHADOW_BREAKER = BreakerPolicy()  # 5 connection failures, then 5 s doubling up to 60 s
 _BIG = 64 * 1024  # comparing bodies larger than this runs in a thread, not on the event loop
 _log = structlog.get_logger("proxy.shadow")
@@ -62,11 +65,15 @@ def answer_headers(raw: Mapping[str, str]) -> dict[str, str]:
 
 
 class Shadower:
-    def __init__(self, metrics: ProxyMetrics, *, store: MismatchStore | None = None) -> None:
+    def __init__(
+        self, metrics: ProxyMetrics, *, store: MismatchStore | None = None, key: bytes | None = None
+    ) -> None:
         self.metrics = metrics
         self.store = store or MismatchStore()
         self.noise = NoiseMemory()
+        self.key = key  # signs the marker; None: copies go unmarked and the candidate stores them
         self.in_flight: dict[str, int] = {}
+        self._budgets: dict[str, tuple[int, TokenBucket]] = {}  # route -> (max_per_minute, its bucket)
         self.tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._breakers = Breakers(clock=time.monotonic)  # the shadow path's own, not the live traffic's
@@ -117,14 +124,31 @@ class Shadower:
             skip = "dropped_full"
         if skip is None and self.breaker(candidate).refusing():
             skip = "error"  # the candidate is known to be unreachable: do not even buffer a copy
+        if skip is None and policy.max_per_minute is not None and not self._spend(route.name, policy):
+            skip = "skipped_budget"  # last: a token is spent only on a copy that is really sent
         if skip is not None:
             self.metrics.shadow_outcome(route.name, skip)
             return None
         self.in_flight[route.name] = self.in_flight.get(route.name, 0) + 1
-        mirrored = CIMultiDict(headers)
-        mirrored[SHADOW_HEADER] = "1"
         return ShadowCall(self, route.name, policy, method=method, request_id=request_id, path=path,
-                          query=query, headers=mirrored, candidate=candidate, primary=primary)  # fmt: skip
+                          query=query, headers=headers, candidate=candidate, primary=primary)  # fmt: skip
+
+    def _spend(self, route: str, policy: ShadowPolicy) -> bool:
+        limit = policy.max_per_minute
+        assert limit is not None
+        now = time.monotonic()
+        known = self._budgets.get(route)
+        if known is None or known[0] != limit:  # a reload that changes the budget starts a full bucket
+            known = self._budgets[route] = (limit, TokenBucket(limit, now=now))
+        return known[1].take(now)
+
+    def marked(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+        """The copy's headers: the client's (internal headers already stripped) plus, with a key, the
+        signed marker for this moment. Without a key the copy goes as a normal request."""
+        out = CIMultiDict(headers)
+        if self.key is not None:
+            out[SHADOW_HEADER] = sign(self.key, out.get("X-Request-ID", ""), now=time.time())
+        return out
 
     def release(self, route: str) -> None:
         left = self.in_flight.get(route, 0) - 1
@@ -133,8 +157,13 @@ class Shadower:
         else:
             self.in_flight.pop(route, None)
 
-    def forget_routes_except(self, routes: list[str]) -> None:
-        self.noise.keep_only(routes)
+    def follow(self, table: RouteTable) -> list[str]:
+        """After a (re)load: noise learned under a changed comparison goes, budgets of gone routes go.
+        Returns the routes whose noise was dropped."""
+        shadowed = {name: route.shadow for name, route in table.shadowed.items() if route.shadow}
+        for name in [name for name in self._budgets if name not in shadowed]:
+            del self._budgets[name]
+        return self.noise.follow({name: policy.noise_fingerprint for name, policy in shadowed.items()})
 
 
 class ShadowCall:
@@ -281,9 +310,12 @@ class ShadowCall:
         except (_TooLarge, TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             _log.info("shadow_noise_call_failed", route=self.route, error=type(exc).__name__)
             return
-        learned = self.owner.noise.learn(self.route, await self._compare(primary, again))
+        learned = self.owner.noise.learn(
+            self.route, await self._compare(primary, again), fingerprint=self.policy.noise_fingerprint,
+            at=time.time(),
+        )
         if learned:
-            _log.info("shadow_noise_learned", route=self.route, paths=[path for _, path in learned])
+            _log.info("shadow_noise_learned", route=self.route, paths=learned)
 
     async def _fetch(
         self, spec: UpstreamSpec, body: bytes, *, role: str | None, breaker: CircuitBreaker | None = None
@@ -317,7 +349,7 @@ class ShadowCall:
         try:
             async with asyncio.timeout(self.policy.timeout_s):
                 async with self.owner.session.request(
-                    self.method, URL(url, encoded=True), headers=self.headers,
+                    self.method, URL(url, encoded=True), headers=self.owner.marked(self.headers),
                     data=body if body or self.method not in ("GET", "HEAD") else None,
                     allow_redirects=False, timeout=timeout,
                 ) as response:  # fmt: skip

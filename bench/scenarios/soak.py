@@ -32,7 +32,8 @@ def soak_config(legacy: str, service: str, static: str, *, percent: float) -> di
     doc = configs.migration(legacy, service, percent=percent)
     doc["upstreams"]["static"] = configs.upstream(static)
     images = doc["routes"][0]
-    images["shadow"] = {"percent": 100, "methods": ["POST"], "max_in_flight": 32, "timeout_s": 30,
+    images["shadow"] = {"percent": 100, "methods": ["POST"], "max_per_minute": 6000, "max_in_flight": 32,
+                        "timeout_s": 30,
                         "compare": {"status": True, "headers": ["content-type"],
                                     "ignore": ["id", "created", "images[*].url", "images[*].name",
                                                "images[*].sha256", "images[*].bytes"]}}  # fmt: skip

@@ -23,9 +23,10 @@ from imageservice.metrics import ServiceMetrics
 from imageservice.services import GenerationService
 from imageservice.settings import MAX_BODY_BYTES
 from strangler_common.contract import InvalidRequest, parse_generate_request
+from strangler_common.shadowmark import SHADOW_HEADER, ShadowGate
+from strangler_common.web import REQUEST_ID_HEADER
 
 FILES_PATH = "/api/images/files/"
-SHADOW_HEADER = "X-Strangler-Shadow"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_CHARS = 255
 
@@ -40,6 +41,9 @@ _STATUS = {
     "generator_unavailable": 503,
     "overloaded": 503,
     "storage_unavailable": 503,
+    # Our credentials lack an IAM permission: a misconfiguration no retry fixes, so 500 and not the
+    # "try again later" of 503 (still a 5xx: the proxy's guard and fallback treat it as a failure).
+    "storage_permission_denied": 500,
     "generator_timeout": 504,
 }
 
@@ -119,15 +123,22 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 async def post_images(
-    service: GenerationService, *, body: bytes, content_type: str | None, headers: Mapping[str, str]
+    service: GenerationService,
+    *,
+    body: bytes,
+    content_type: str | None,
+    headers: Mapping[str, str],
+    gate: ShadowGate,
 ) -> Created:
+    """`gate` says whether this is the proxy's signed shadow copy (generate, store nothing, claim no
+    key); an unsigned or forged marker makes a normal request, and nothing in the answer says so."""
     request = parse_body(service.metrics, body, content_type)
     key = _header(headers, "Idempotency-Key")
     if key is not None and not (1 <= len(key) <= MAX_KEY_CHARS and key.isprintable()):
         raise reject(
             service.metrics, 400, "invalid_request", "Idempotency-Key: must be 1 to 255 printable characters"
         )
-    shadow = (_header(headers, SHADOW_HEADER) or "").strip().lower() in {"1", "true"}
+    shadow = gate.is_shadow(_header(headers, SHADOW_HEADER), _header(headers, REQUEST_ID_HEADER))
     try:
         outcome = await service.generate(request, idempotency_key=None if shadow else key, shadow=shadow)
     except DomainError as exc:

@@ -46,7 +46,8 @@ async def post_images(request: web.Request) -> web.Response:
         )
     try:
         created = await api.post_images(
-            service, body=body, content_type=request.headers.get("Content-Type"), headers=request.headers
+            service, body=body, content_type=request.headers.get("Content-Type"), headers=request.headers,
+            gate=request.app[CONTAINER].shadow,
         )
     except api.ApiError as exc:
         return _error(exc)

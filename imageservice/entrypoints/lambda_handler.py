@@ -20,7 +20,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from imageservice.bootstrap import Container, Overrides, build
 from imageservice.entrypoints import api
-from imageservice.services import GenerationService
 from imageservice.settings import Settings
 from strangler_common.logs import configure_logging
 from strangler_common.web import REQUEST_ID_HEADER, accept_request_id, error_body
@@ -73,11 +72,10 @@ def _error(exc: api.ApiError) -> dict[str, Any]:
 
 async def dispatch(container: Container, event: dict[str, Any]) -> dict[str, Any]:
     request = _Request(event)
-    service = container.service
     request_id = accept_request_id(request.header(REQUEST_ID_HEADER))
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
-        response = await _route(service, request)
+        response = await _route(container, request)
     except api.ApiError as exc:
         response = _error(exc)
     except Exception:
@@ -90,8 +88,8 @@ async def dispatch(container: Container, event: dict[str, Any]) -> dict[str, Any
     return response
 
 
-async def _route(service: GenerationService, request: _Request) -> dict[str, Any]:
-    path, method = request.path, request.method
+async def _route(container: Container, request: _Request) -> dict[str, Any]:
+    service, path, method = container.service, request.path, request.method
     if path == "/healthz":
         _allow(method, "GET")
         return _json(200, {"status": "ok"})
@@ -111,6 +109,7 @@ async def _route(service: GenerationService, request: _Request) -> dict[str, Any
                 body=request.body,
                 content_type=request.header("Content-Type"),
                 headers=request.headers,
+                gate=container.shadow,
             )
             return _json(201, created.body, created.headers)
         _allow(method, "GET, POST")

@@ -14,6 +14,7 @@ from cfnlint.decode import cfn_yaml
 from imageservice.adapters.aws import init_aws
 from imageservice.bootstrap import aws_settings
 from imageservice.settings import Settings
+from strangler_common.shadowmark import MIN_KEY_BYTES
 from tests.deploy.tools import DEPLOY, REPO, run, tool
 
 TEMPLATE = DEPLOY / "aws" / "template.yaml"
@@ -99,10 +100,17 @@ def test_the_function_is_the_lambda_image_of_dockerfile_service_behind_an_http_a
     assert "ImagesApiUrl" in template["Outputs"]
 
 
+def statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    (function,) = resources(template, "AWS::Serverless::Function").values()
+    return [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]]
+
+
 def test_the_function_environment_is_what_the_image_service_reads(template: dict[str, Any]) -> None:
     (function,) = resources(template, "AWS::Serverless::Function").values()
     variables = function["Properties"]["Environment"]["Variables"]
-    source = (REPO / "imageservice" / "settings.py").read_text()
+    # Its settings, and the secrets it shares with the proxy (strangler_common/envsecret.py).
+    readers = [REPO / "imageservice" / "settings.py", *sorted((REPO / "strangler_common").glob("*.py"))]
+    source = "".join(path.read_text() for path in readers)
     for name in variables:
         assert f'"{name}"' in source, f"the image service never reads {name}"
     assert variables["IMAGESERVICE_STORAGE"] == "aws"
@@ -112,13 +120,44 @@ def test_the_function_environment_is_what_the_image_service_reads(template: dict
 
 
 def test_iam_is_least_privilege_no_wildcard_actions_or_resources(template: dict[str, Any]) -> None:
-    (function,) = resources(template, "AWS::Serverless::Function").values()
-    statements = [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]]
-    assert statements
-    for statement in statements:
+    assert statements(template)
+    for statement in statements(template):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in action for action in actions), statement
         assert "*" not in str(statement["Resource"]).replace("/images/*", ""), statement
+
+
+def test_list_bucket_is_granted_on_the_bucket_with_no_s3_prefix_condition(template: dict[str, Any]) -> None:
+    """S3 answers a missing key with 404 only to a caller allowed s3:ListBucket on the bucket, and
+    GetObject/HeadObject carry no s3:prefix: with a prefix condition every missing image is a 403."""
+    listing = [s for s in statements(template) if "s3:ListBucket" in s["Action"]]
+    assert listing, "without s3:ListBucket a missing image is a 403 AccessDenied, not a 404"
+    for statement in listing:
+        assert statement["Effect"] == "Allow"
+        assert statement["Resource"] == {"Fn::GetAtt": ["ImagesBucket", "Arn"]}
+        assert "s3:prefix" not in str(statement.get("Condition", {})), statement
+    objects = [s for s in statements(template) if "s3:GetObject" in s["Action"]]
+    assert objects
+    assert all("Condition" not in s for s in objects)
+
+
+def test_the_function_gets_the_shadow_key_from_a_generated_secret_unless_one_is_given(
+    template: dict[str, Any],
+) -> None:
+    (function,) = resources(template, "AWS::Serverless::Function").values()
+    key = function["Properties"]["Environment"]["Variables"]["STRANGLER_SHADOW_KEY"]
+    reference, arguments = key["Fn::Sub"]
+    assert reference == "{{resolve:secretsmanager:${ShadowKeyArn}:SecretString}}"  # like the OpenAI key
+    chosen = {"Fn::If": ["GenerateShadowKey", {"Ref": "ShadowKeySecret"}, {"Ref": "ShadowKeySecretArn"}]}
+    assert arguments == {"ShadowKeyArn": chosen}
+    assert template["Parameters"]["ShadowKeySecretArn"]["Default"] == ""
+    assert template["Conditions"]["GenerateShadowKey"] == {"Fn::Equals": [{"Ref": "ShadowKeySecretArn"}, ""]}
+    secret = template["Resources"]["ShadowKeySecret"]
+    assert (secret["Type"], secret["Condition"]) == ("AWS::SecretsManager::Secret", "GenerateShadowKey")
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= MIN_KEY_BYTES
+    assert "GenerateStringKey" not in generated, "the SecretString is the key itself, not JSON"
+    assert template["Outputs"]["ShadowKeySecretArn"]["Value"] == chosen  # for the proxy, elsewhere
 
 
 def test_every_log_group_has_a_retention(template: dict[str, Any]) -> None:

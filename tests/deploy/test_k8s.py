@@ -4,7 +4,7 @@ select, an HPA that scales the proxy."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -90,3 +90,34 @@ def test_the_image_service_replicas_share_state_through_aws_storage() -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert deployment["spec"]["replicas"] > 1
     assert env["IMAGESERVICE_STORAGE"] == "aws"
+
+
+SHADOW_KEY_SECRET = "strangler-shadow-key"
+CREATE_SHADOW_KEY = (
+    f'kubectl create secret generic {SHADOW_KEY_SECRET} --from-literal=key="$(openssl rand -hex 32)"'
+)
+
+
+@pytest.mark.parametrize("name", ["strangler-proxy", "legacy", "imageservice"])
+def test_each_pod_reads_the_shared_shadow_key_from_the_secret_mounted_as_a_file(name: str) -> None:
+    pod = one("Deployment", name)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "STRANGLER_SHADOW_KEY" not in env, "the key or its file, never both"
+    key_file = PurePosixPath(env["STRANGLER_SHADOW_KEY_FILE"]["value"])
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(key_file.parent)]
+    assert mount["readOnly"] is True
+    assert "subPath" not in mount, "a subPath mount never sees a rotated Secret"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert secret["secretName"] == SHADOW_KEY_SECRET
+    assert secret["items"] == [{"key": "key", "path": key_file.name}]
+    assert not secret.get("optional", False), "without the key the pod waits, it never runs unsigned"
+    assert secret["defaultMode"] & 0o007 == 0, "not readable by other users"
+    assert secret["defaultMode"] & 0o040, "readable by the group fsGroup gives the file"
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+
+
+def test_the_one_command_that_creates_the_shadow_key_secret_is_documented() -> None:
+    assert CREATE_SHADOW_KEY in (K8S / "proxy.yaml").read_text()
+    assert CREATE_SHADOW_KEY in (DEPLOY / "README.md").read_text()

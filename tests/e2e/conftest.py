@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from strangler_common.devkey import ensure_key
+
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE_S = 60.0
 
@@ -71,9 +73,12 @@ class Stack:
 def running_stack(
     workdir: Path, ports: dict[str, int], routes_text: str, extra_env: dict[str, str] | None = None
 ) -> Iterator[Stack]:
-    """Start the Procfile under honcho, as `make run` does, on the given free ports; stop it on exit."""
+    """Start the Procfile under honcho, as `make run` does, on the given free ports; stop it on exit.
+    Like `make run`, it generates a shadow-signing key shared by the three services."""
     routes_file = workdir / "routes.yaml"
     routes_file.write_text(routes_text)
+    key_file = workdir / "shadow.key"
+    ensure_key(key_file)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -85,6 +90,7 @@ def running_stack(
         "LEGACY_IMAGE_DELAY_S": "0",
         "IMAGESERVICE_DATA_DIR": str(workdir / "imageservice"),
         "STRANGLER_ADMIN_TOKEN": "e2e-token",
+        "STRANGLER_SHADOW_KEY_FILE": str(key_file),
         **(extra_env or {}),
     }
     output_file = workdir / "honcho.log"

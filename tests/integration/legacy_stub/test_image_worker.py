@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from legacy_stub.app import create_app
 from legacy_stub.keys import METRICS
 from legacy_stub.settings import Settings
+from strangler_common.shadowmark import sign
 from tests.integration.legacy_stub.probes import FailingOncePainter, GatedPainter, wait_until
 
 SMALL = {"size": "256x256"}
@@ -146,9 +148,11 @@ async def test_the_default_painter_waits_the_configured_delay_per_image_without_
 
 
 async def test_metrics_count_generations_by_outcome(aiohttp_client: Any) -> None:
-    client: TestClient[Any, Any] = await aiohttp_client(create_app(Settings(image_delay_s=0.0)))
+    key = b"a-key-for-this-test-0123456789abcdef"
+    app = create_app(Settings(image_delay_s=0.0, shadow_key=key))
+    client: TestClient[Any, Any] = await aiohttp_client(app)
     await client.post("/api/images", json={"prompt": "kept", "n": 2, **SMALL})
-    shadow = {"X-Strangler-Shadow": "1"}
+    shadow = {"X-Request-ID": "copy-1", "X-Strangler-Shadow": sign(key, "copy-1", now=time.time())}
     await client.post("/api/images", json={"prompt": "mirrored", **SMALL}, headers=shadow)
 
     response = await client.get("/metrics")

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from proxy.admin import create_admin_app
 from proxy.app import create_app
 from proxy.config import load_config
+from tests.contract.implementations import SHADOW_KEY  # the services under test verify with it
 
 WAIT_S = 5.0  # the bound on every wait in these tests; never a threshold that is asserted
 
@@ -255,12 +256,14 @@ def make_proxy(
         admin_token: str | None = "s3cret",  # noqa: S107 - a test token
         watch_interval_s: float | None = None,
         config_path: Path | None = None,
+        shadow_key: bytes | None = SHADOW_KEY,
         **client_kwargs: Any,
     ) -> Proxy:
         path = config_path or write_config(tmp_path / "routes.yaml", doc)
         registry = CollectorRegistry()
         app = create_app(
-            load_config(path), registry=registry, admin_token=admin_token, watch_interval_s=watch_interval_s
+            load_config(path), registry=registry, admin_token=admin_token, watch_interval_s=watch_interval_s,
+            shadow_key=shadow_key,
         )
         client = await aiohttp_client(app, **client_kwargs)
         admin = await aiohttp_client(create_admin_app(app))

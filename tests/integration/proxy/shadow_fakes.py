@@ -134,7 +134,8 @@ def shadow_route(shadow: dict[str, Any] | None = None, **extra: Any) -> dict[str
         "primary": "legacy",
         "candidate": "new",
         "rollout": {"percent": 0},
-        "shadow": {"percent": 100, "methods": ["GET", "HEAD", "POST"], **(shadow or {})},
+        "shadow": {"percent": 100, "methods": ["GET", "HEAD", "POST"], "max_per_minute": 100_000,
+                   **(shadow or {})},
         **extra,
     }
 

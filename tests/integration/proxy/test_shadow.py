@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +19,16 @@ from aiohttp.test_utils import TestServer
 from proxy.breaker import BreakerPolicy
 from proxy.bucketing import bucket, threshold
 from proxy.keys import SHADOW
-from tests.integration.proxy.conftest import WAIT_S, Proxy, ProxyFactory, closed_port, config_dict, url_of
+from strangler_common.shadowmark import verify
+from tests.integration.proxy.conftest import (
+    SHADOW_KEY,
+    WAIT_S,
+    Proxy,
+    ProxyFactory,
+    closed_port,
+    config_dict,
+    url_of,
+)
 from tests.integration.proxy.shadow_fakes import (
     Service,
     outcome,
@@ -224,7 +234,7 @@ async def test_the_mirrored_request_is_the_same_request_marked_as_a_shadow(
 
     (real,), (copy,) = at_primary.seen, at_candidate.seen
     assert (copy["method"], copy["path_qs"], copy["body"]) == ("POST", "/api/images?x=1&x=2", body)
-    assert copy["headers"]["X-Strangler-Shadow"] == "1"
+    assert verify(SHADOW_KEY, copy["headers"]["X-Strangler-Shadow"], "mirror-1", now=time.time()) == "signed"
     assert copy["headers"]["X-Request-ID"] == real["headers"]["X-Request-ID"] == "mirror-1"
     assert copy["headers"]["X-User-Id"] == "u1"
     assert copy["headers"]["Content-Type"] == "application/json"

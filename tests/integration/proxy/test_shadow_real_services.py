@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from legacy_stub.app import create_app as create_legacy_app
 from legacy_stub.settings import Settings as LegacySettings
-from tests.contract.implementations import imageservice_app
+from tests.contract.implementations import SHADOW_KEY, imageservice_app
 from tests.integration.proxy.conftest import Proxy, ProxyFactory, url_of
 from tests.integration.proxy.shadow_fakes import outcomes, settle
 
@@ -36,7 +36,7 @@ def shipped_config(legacy_url: str, candidate_url: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def legacy(aiohttp_server: ServerFactory) -> TestServer:
-    return await aiohttp_server(create_legacy_app(LegacySettings(image_delay_s=0)))
+    return await aiohttp_server(create_legacy_app(LegacySettings(image_delay_s=0, shadow_key=SHADOW_KEY)))
 
 
 async def shadow_to(make_proxy: ProxyFactory, legacy: TestServer, candidate: TestServer) -> Proxy:

@@ -116,9 +116,31 @@ def test_serve_passes_its_options_and_the_admin_token_to_the_server(monkeypatch:
     monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
     monkeypatch.setenv("STRANGLER_ADMIN_TOKEN", "s3cret")
     monkeypatch.delenv("STRANGLER_ADMIN_TOKEN_FILE", raising=False)
+    monkeypatch.delenv("STRANGLER_SHADOW_KEY", raising=False)
+    monkeypatch.delenv("STRANGLER_SHADOW_KEY_FILE", raising=False)
     assert main(["serve", "--config", "routes.yaml", "--port", "9000", "--log-level", "WARNING"]) == 0
     assert calls == [{"config_path": "routes.yaml", "host": "0.0.0.0", "port": 9000,
-                      "admin_host": "127.0.0.1", "admin_port": 8089, "admin_token": "s3cret"}]
+                      "admin_host": "127.0.0.1", "admin_port": 8089, "admin_token": "s3cret",
+                      "shadow_key": None}]
+
+
+def test_serve_reads_the_shadow_key_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    (tmp_path / "key").write_text("k" * 40 + "\n")
+    monkeypatch.delenv("STRANGLER_SHADOW_KEY", raising=False)
+    monkeypatch.setenv("STRANGLER_SHADOW_KEY_FILE", str(tmp_path / "key"))
+    assert main(["serve", "--config", "r.yaml"]) == 0
+    assert calls[0]["shadow_key"] == b"k" * 40
+
+
+def test_serve_refuses_a_short_shadow_key_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "proxy.server", fake_server([]))
+    monkeypatch.setenv("STRANGLER_SHADOW_KEY", "tooshort-secret")
+    monkeypatch.delenv("STRANGLER_SHADOW_KEY_FILE", raising=False)
+    with pytest.raises(SystemExit, match="at least 32 characters") as raised:
+        main(["serve", "--config", "r.yaml"])
+    assert "tooshort-secret" not in str(raised.value)
 
 
 def test_serve_reads_the_admin_token_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ def test_the_issue_example_is_valid_and_compiles_into_a_policy() -> None:
         shadow:
           percent: 100
           methods: [get, POST]
+          max_per_minute: 30
           max_in_flight: 4
           max_body_bytes: 2048
           timeout_s: 1.5
@@ -78,6 +79,7 @@ def test_the_issue_example_is_valid_and_compiles_into_a_policy() -> None:
     assert len(policy.compare.ignore) == 6
     assert policy.compare.images == "bytes"
     assert (policy.max_in_flight, policy.max_body_bytes, policy.timeout_s) == (4, 2048, 1.5)
+    assert policy.max_per_minute == 30
     assert (policy.noise_percent, policy.noise_methods) == (5, frozenset({"GET"}))
     assert policy.salt == "images"
 
@@ -162,7 +164,7 @@ def test_mirroring_a_method_the_route_never_matches_is_refused() -> None:
         "routes.yaml:12: routes[0].shadow: mirrors GET and HEAD by default, but match.methods has neither: "
         "list methods",
     ]
-    listed = with_shadow("shadow: {percent: 5, methods: [POST, DELETE]}\n")
+    listed = with_shadow("shadow: {percent: 5, methods: [POST, DELETE], max_per_minute: 10}\n")
     assert errors_of(listed) == [
         "routes.yaml:12: routes[0].shadow.methods[1]: DELETE is not in match.methods, "
         "so it is never mirrored",
@@ -188,3 +190,24 @@ def test_sampling_by_sticky_key_hashes_the_routes_sticky_key_and_falls_back_to_t
 def facts(headers: dict[str, str]) -> RequestFacts:
     return RequestFacts(method="GET", path="/api/images", headers=CIMultiDict(headers), cookies={}, query={},
                         client_ip="10.0.0.1", request_id="rid-1")  # fmt: skip
+
+
+def test_mirroring_an_unsafe_method_requires_a_cost_budget() -> None:
+    assert errors_of(with_shadow("shadow: {percent: 5, methods: [GET, POST]}\n")) == [
+        "routes.yaml:12: routes[0].shadow: mirrors POST, so max_per_minute is required: every copy of an "
+        "unsafe method makes the candidate do real work (a paid image API charges for each one); set the "
+        "most copies a minute you accept paying for",
+    ]
+    assert errors_of(with_shadow("shadow: {percent: 5, methods: [POST], max_per_minute: null}\n"))
+    assert errors_of(with_shadow("shadow: {percent: 5, methods: [POST], max_per_minute: 0}\n")) == [
+        "routes.yaml:12: routes[0].shadow.max_per_minute: must be between 1 and 1000000",
+    ]
+    budgeted = parse_config(with_shadow("shadow: {percent: 5, methods: [POST], max_per_minute: 20}\n"))
+    assert compile_routes(budgeted).routes[0].shadow.max_per_minute == 20  # type: ignore[union-attr]
+
+
+def test_safe_methods_need_no_budget_and_default_to_unlimited() -> None:
+    config = parse_config(with_shadow("shadow: {percent: 5, methods: [GET, HEAD]}\n"))
+    policy = compile_routes(config).routes[0].shadow
+    assert policy is not None
+    assert policy.max_per_minute is None

@@ -1,4 +1,4 @@
-"""Shadow sampling, the noise baseline and the mismatch store: deterministic, bounded, pure."""
+"""Shadow sampling and the mismatch store: deterministic, bounded, pure (noise baseline: test_noise.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.bucketing import in_rollout
-from proxy.compare import Answer, ComparePolicy, Difference, compare
+from proxy.compare import Answer, Difference
 from proxy.mismatches import AnswerView, Mismatch, MismatchStore
-from proxy.shadow_policy import NoiseMemory, ShadowPolicy, noise_key
+from proxy.shadow_policy import ShadowPolicy
 
 
 def policy(percent: float = 100, **extra: object) -> ShadowPolicy:
@@ -62,39 +62,6 @@ def test_the_noise_sample_is_deterministic_and_limited_to_its_methods() -> None:
 
 def answer(doc: object) -> Answer:
     return Answer(200, {"content-type": "application/json"}, json.dumps(doc).encode())
-
-
-def test_a_field_that_differs_between_two_primary_answers_is_noise_from_then_on() -> None:
-    noise = NoiseMemory()
-    first = answer({"token": "a1", "items": [{"t": 1}], "v": 1})
-    second = answer({"token": "b2", "items": [{"t": 2}], "v": 1})
-    noise.learn("images", compare(first, second, ComparePolicy()))
-
-    candidate = answer({"token": "zz", "items": [{"t": 9}, {"t": 9}], "v": 2})
-    real, explained = noise.split("images", compare(first, candidate, ComparePolicy()))
-
-    assert [d.path for d in real] == ["items", "v"]  # the length of items was never noisy
-    assert sorted(d.path for d in explained) == ["items[0].t", "token"]
-    assert noise.split("other-route", explained) == (explained, [])
-    assert noise.paths("images") == ["token", "items[*].t"]
-
-
-def test_noise_keys_generalize_list_indexes() -> None:
-    assert noise_key(Difference.of("body_value", "images[3].seed", "1 != 2")) == ("body", "images[*].seed")
-    assert noise_key(Difference.of("header", "etag", "x")) == ("header", "etag")
-
-
-def test_the_noise_memory_is_bounded_per_route_and_in_routes() -> None:
-    noise = NoiseMemory(max_paths=3, max_routes=2)
-    for i in range(10):
-        noise.learn("a", [Difference.of("body_value", f"f{i}", "1 != 2")])
-    assert noise.paths("a") == ["f7", "f8", "f9"]
-    noise.learn("b", [Difference.of("status", "(status)", "x")])
-    noise.learn("c", [Difference.of("status", "(status)", "x")])
-    assert noise.paths("a") == []
-    noise.keep_only(["c"])
-    assert noise.paths("b") == []
-    assert noise.paths("c") == ["status:(status)"]
 
 
 def mismatch(route: str, at: float, body: bytes = b"{}") -> Mismatch:
