@@ -69,6 +69,21 @@ class Stack:
         return self.output_file.read_text(errors="replace")
 
 
+def stack_env(workdir: Path, ports: dict[str, int]) -> dict[str, str]:
+    """The environment `make run` is started with here: this venv first on PATH, the test's ports, no
+    image delay, state under `workdir`, and no shadow key of the caller's own."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_SHADOW_KEY")},
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "LEGACY_PORT": str(ports["legacy"]),
+        "IMAGESERVICE_PORT": str(ports["imageservice"]),
+        "PROXY_PORT": str(ports["proxy"]),
+        "PROXY_ADMIN_PORT": str(ports["admin"]),
+        "LEGACY_IMAGE_DELAY_S": "0",
+        "IMAGESERVICE_DATA_DIR": str(workdir / "imageservice"),
+    }
+
+
 @contextmanager
 def running_stack(
     workdir: Path, ports: dict[str, int], routes_text: str, extra_env: dict[str, str] | None = None
@@ -80,15 +95,8 @@ def running_stack(
     key_file = workdir / "shadow.key"
     ensure_key(key_file)
     env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "LEGACY_PORT": str(ports["legacy"]),
-        "IMAGESERVICE_PORT": str(ports["imageservice"]),
-        "PROXY_PORT": str(ports["proxy"]),
-        "PROXY_ADMIN_PORT": str(ports["admin"]),
+        **stack_env(workdir, ports),
         "ROUTES_FILE": str(routes_file),
-        "LEGACY_IMAGE_DELAY_S": "0",
-        "IMAGESERVICE_DATA_DIR": str(workdir / "imageservice"),
         "STRANGLER_ADMIN_TOKEN": "e2e-token",
         "STRANGLER_SHADOW_KEY_FILE": str(key_file),
         **(extra_env or {}),

@@ -7,25 +7,15 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.e2e.conftest import REPO, free_port, wait_until_up
+from tests.e2e.conftest import REPO, free_port, stack_env, wait_until_up
 
 
 def test_make_run_generates_one_key_for_all_three(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("legacy", "imageservice", "proxy", "admin")}
     key_file = tmp_path / "shadow.key"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_SHADOW_KEY")},
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "LEGACY_PORT": str(ports["legacy"]),
-        "IMAGESERVICE_PORT": str(ports["imageservice"]),
-        "PROXY_PORT": str(ports["proxy"]),
-        "PROXY_ADMIN_PORT": str(ports["admin"]),
-        "IMAGESERVICE_DATA_DIR": str(tmp_path / "imageservice"),
-        "LEGACY_IMAGE_DELAY_S": "0",
-    }
+    env = stack_env(tmp_path, ports)
     log = tmp_path / "make-run.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

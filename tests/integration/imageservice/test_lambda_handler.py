@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from imageservice.entrypoints import lambda_handler
 from imageservice.entrypoints.lambda_handler import LambdaApp
 from imageservice.settings import Settings
 from strangler_common.contract import validate
+from strangler_common.shadowmark import sign
 
 
 def rest_event(
@@ -244,3 +246,29 @@ def test_a_named_stage_prefix_and_multi_value_only_headers_are_understood(app: L
     event["headers"] = None
     event["multiValueHeaders"] = {"Content-Type": ["application/json"]}
     assert app(event)["statusCode"] == 201
+
+
+@pytest.mark.parametrize("shape", ["rest", "http"])
+def test_behind_api_gateway_only_a_signed_marker_makes_a_shadow_copy(tmp_path: Path, shape: str) -> None:
+    """API Gateway reaches the Lambda without the proxy: a client's marker must not skip storage."""
+    key = b"a-lambda-shadow-key-0123456789abcdef"
+    event = rest_event if shape == "rest" else http_event
+    lambda_app = LambdaApp(Settings(data_dir=tmp_path, shadow_key=key))
+    try:
+        forged = {**JSON, "X-Request-ID": "r-1", "X-Strangler-Shadow": "1", "Idempotency-Key": "k1"}
+        stored = app_json(lambda_app(event("POST", "/api/images", body=BODY, headers=forged)))
+        assert lambda_app(event("GET", f"/api/images/{stored['id']}"))["statusCode"] == 200
+        reused = lambda_app(event("POST", "/api/images", body=json.dumps({"prompt": "x"}), headers=forged))
+        assert reused["statusCode"] == 422  # the forged request claimed its key like any other
+
+        marker = sign(key, "r-2", now=time.time())
+        genuine = {**JSON, "X-Request-ID": "r-2", "X-Strangler-Shadow": marker, "Idempotency-Key": "k2"}
+        copy = app_json(lambda_app(event("POST", "/api/images", body=BODY, headers=genuine)))
+        assert lambda_app(event("GET", f"/api/images/{copy['id']}"))["statusCode"] == 404
+    finally:
+        lambda_app.close()
+
+
+def app_json(response: dict[str, Any]) -> dict[str, Any]:
+    assert response["statusCode"] == 201, response
+    return dict(json.loads(response["body"]))
