@@ -3,6 +3,7 @@
   strangler-proxy serve --config routes.yaml [--host 0.0.0.0] [--port 8080]
                         [--admin-host 127.0.0.1] [--admin-port 8089] [--log-level INFO]
                         [--workers N]   N pre-forked processes on one SO_REUSEPORT port (proxy/workers.py)
+                        [--reload-settle-s S]   an edited routes.yaml goes live once unchanged S s (2)
   strangler-proxy validate routes.yaml     exit 0 + one-line summary, or exit 1 + every error
   strangler-proxy show routes.yaml [--format yaml|json]   the config with every default filled in
 
@@ -62,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         "on --admin-port + i (i = 0..N-1) with its own metrics, so scrape all N; SIGHUP to the parent "
         "reloads every worker, POST /reload only the worker it reaches (the others follow the file)",
     )  # fmt: skip
+    serve.add_argument(
+        "--reload-settle-s", type=_seconds, default=2.0, metavar="S",
+        help="an edit of routes.yaml made in place goes live only once its content has stayed the same "
+        "for S seconds (default 2.0), so a half-written file never does; a file renamed into place (mv "
+        "after validate, a Kubernetes ConfigMap's symlink swap) goes live at once, which is why writing "
+        "it by rename is the right way; SIGHUP and POST /reload apply at once; 0 turns the wait off",
+    )  # fmt: skip
     validate = commands.add_parser("validate", help="check a routes.yaml; exit 1 listing every error")
     validate.add_argument("path")
     show = commands.add_parser("show", help="print a routes.yaml with every default filled in")
@@ -74,6 +82,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 64:
         raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:  # also refuses nan
+        raise argparse.ArgumentTypeError("must be a number of seconds from 0 to 3600")
     return value
 
 
@@ -113,10 +128,11 @@ def _serve(args: argparse.Namespace) -> int:
             return int(workers.serve_workers(
                 args.workers, config_path=args.config, host=args.host, port=args.port,
                 admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token, shadow_key=key,
+                reload_settle_s=args.reload_settle_s,
             ))  # fmt: skip
         server.serve(config_path=args.config, host=args.host, port=args.port,
                      admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token,
-                     shadow_key=key)
+                     shadow_key=key, reload_settle_s=args.reload_settle_s)
     except ConfigError as error:
         return _print_errors(error)
     return EXIT_OK

@@ -1,16 +1,17 @@
 """The admin listener: /metrics /healthz /readyz, and behind a bearer token /config /routes /reload.
 
 Served on its own port, never on the public one. It shares the public app's state (the same config
-store, metrics and readiness probe), so a reload here is the reload the public listener serves.
+store, metrics and readiness probe), so a reload here is the reload the public listener serves. The token
+check, with its count, log and per-peer brake on repeated failures, is admin_auth.py.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from proxy.admin_auth import AuthThrottle, check
 from proxy.admin_resilience import circuits, guard_state, reset_guard
 from proxy.admin_shadow import reset_noise, show_mismatches, show_noise
 from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, RESILIENCE, SESSIONS, SHADOW, STORE
@@ -18,10 +19,14 @@ from proxy.reload import effective_percents
 from strangler_common.web import install_observability, json_error, metrics_handler
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+THROTTLE = web.AppKey("admin_auth_throttle", AuthThrottle)  # failed authentications per peer
 
 
-def create_admin_app(public: web.Application) -> web.Application:
-    """The admin app for `public` (made by proxy.app.create_app); the token comes from there."""
+def create_admin_app(
+    public: web.Application, *, auth_throttle: AuthThrottle | None = None
+) -> web.Application:
+    """The admin app for `public` (made by proxy.app.create_app); the token comes from there.
+    `auth_throttle`: the brake on repeated authentication failures (admin_auth.py; a fresh one by default)."""
     admin = web.Application()
     admin[STORE] = public[STORE]
     admin[METRICS] = public[METRICS]
@@ -32,6 +37,7 @@ def create_admin_app(public: web.Application) -> web.Application:
     admin[RESILIENCE] = public[RESILIENCE]
     if ADMIN_TOKEN in public:
         admin[ADMIN_TOKEN] = public[ADMIN_TOKEN]
+    admin[THROTTLE] = auth_throttle if auth_throttle is not None else AuthThrottle()
     install_observability(admin)
     admin.router.add_get("/metrics", metrics_handler(admin[REGISTRY]))
     admin.router.add_get("/healthz", healthz)
@@ -55,16 +61,9 @@ def _protected(handler: Handler) -> Handler:
                 "admin_disabled",
                 "no admin token is configured: set STRANGLER_ADMIN_TOKEN to use this endpoint",
             )
-        scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            supplied.strip().encode(), expected.encode()
-        ):
-            return json_error(
-                401,
-                "unauthorized",
-                "a valid 'Authorization: Bearer <token>' header is required",
-                headers={"WWW-Authenticate": 'Bearer realm="strangler-admin"'},
-            )
+        refused = check(request, expected, request.app[THROTTLE], request.app[METRICS])
+        if refused is not None:
+            return refused
         return await handler(request)
 
     return guarded

@@ -16,11 +16,13 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from proxy.bodies import Buffers
 from proxy.config import LoadedConfig
+from proxy.expect import expect_handler
 from proxy.handler import ProxyHandler
 from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, RESILIENCE, SESSIONS, SHADOW, STORE
 from proxy.metrics import ProxyMetrics
-from proxy.reload import ConfigStore, Snapshot, watch
+from proxy.reload import ConfigStore, Snapshot, first_look, watch
 from proxy.resilience import Resilience
 from proxy.shadow import Shadower
 from proxy.upstreams import ReadinessProbe, UpstreamSessions
@@ -34,11 +36,14 @@ def create_app(
     registry: CollectorRegistry | None = None,
     admin_token: str | None = None,
     watch_interval_s: float | None = 0.5,
+    watch_settle_s: float = 2.0,
     access_log: bool = True,
     shadow_key: bytes | None = None,
 ) -> web.Application:
-    """The public listener's app. `watch_interval_s=None` turns the file watcher off; `access_log=False`
-    drops the per-request log line (metrics still count every request), e.g. for benchmarks.
+    """The public listener's app. `watch_interval_s=None` turns the file watcher off; an edit it sees
+    goes live once unchanged for `watch_settle_s` (at once when renamed into place: reload.watch);
+    `access_log=False` drops the per-request log line (metrics still count every request), e.g. for
+    benchmarks.
     `shadow_key` signs the marker on shadow copies; without it the copies go unmarked, and the
     candidate stores them like any request (said once at start-up and after a reload that adds shadowing)."""
     registry = registry if registry is not None else CollectorRegistry()
@@ -51,7 +56,10 @@ def create_app(
     app[REGISTRY] = registry
     app[SESSIONS] = sessions
     app[READINESS] = ReadinessProbe()
-    shadower = app[SHADOW] = Shadower(metrics, key=shadow_key)
+    limits = loaded.config.limits
+    buffers = Buffers(limits, metrics=metrics)
+    store.subscribe(lambda snapshot: buffers.follow(snapshot.table.limits))
+    shadower = app[SHADOW] = Shadower(metrics, key=shadow_key, memory=buffers.memory)
     if admin_token:
         app[ADMIN_TOKEN] = admin_token
     resilience = app[RESILIENCE] = Resilience(metrics)
@@ -59,13 +67,15 @@ def create_app(
     # Guards and breakers follow every swap; a guard survives a reload that leaves its route unchanged.
     store.subscribe(lambda snapshot: resilience.follow(snapshot.loaded.config))
     handler = ProxyHandler(
-        store, metrics, sessions, shadower, access_log=access_log, resilience=resilience
+        store, metrics, sessions, shadower, access_log=access_log, resilience=resilience, buffers=buffers
     )
-    app.router.add_route("*", "/{tail:.*}", handler.handle)  # one catch-all route: nothing to search
+    # One catch-all route: nothing to search. Its expect handler refuses a declared body over the limit
+    # before inviting it with `100 Continue`.
+    app.router.add_route("*", "/{tail:.*}", handler.handle, expect_handler=expect_handler(store, metrics))
     app.cleanup_ctx.append(_upstream_sessions)
     app.cleanup_ctx.append(_shadow)
     if watch_interval_s is not None:
-        app.cleanup_ctx.append(_watcher(watch_interval_s))
+        app.cleanup_ctx.append(_watcher(watch_interval_s, watch_settle_s))
     return app
 
 
@@ -114,10 +124,13 @@ async def _shadow(app: web.Application) -> AsyncIterator[None]:
         await shadower.close()
 
 
-def _watcher(interval_s: float) -> Callable[[web.Application], Any]:
+def _watcher(interval_s: float, settle_s: float) -> Callable[[web.Application], Any]:
     @asynccontextmanager
     async def watcher(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.get_running_loop().create_task(watch(app[STORE], interval_s=interval_s))
+        store = app[STORE]
+        first = await first_look(store.path)  # before serving: a rename from now on is seen as one
+        polling = watch(store, interval_s=interval_s, settle_s=settle_s, metrics=app[METRICS], first=first)
+        task = asyncio.get_running_loop().create_task(polling)
         try:
             yield
         finally:

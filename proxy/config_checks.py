@@ -32,7 +32,8 @@ KNOWN_FIELDS = (
     "keep_mismatches", "sample_by", "max_per_minute",
     "fallback", "guard", "when", "replay_non_idempotent", "max_error_rate", "min_requests", "window_s",
     "circuit", "failures", "open_s", "max_open_s", "max_headers", "max_header_bytes", "max_url_bytes",
-    "client_read_timeout_s", "max_connections", "ownership", "owner",
+    "client_read_timeout_s", "max_connections", "ownership", "owner", "client_body_timeout_s",
+    "memory_budget_bytes", "body_buffer_bytes", "spool_budget_bytes", "request_body", "queue_timeout_s",
 )
 
 

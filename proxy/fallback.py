@@ -59,7 +59,7 @@ def kind_of_status(status: int) -> Kind | None:
 
 def kind_of_error(error_kind: str) -> Kind:
     """forwarding.UpstreamError.kind (connect | timeout | reset | protocol) -> a fallback kind."""
-    if error_kind == "connect":
+    if error_kind in ("connect", "busy"):  # busy: the proxy's own cap refused it, nothing was sent
         return "connect_error"
     if error_kind == "timeout":
         return "timeout"

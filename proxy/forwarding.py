@@ -165,6 +165,19 @@ async def _teed(content: aiohttp.StreamReader, limit: int | None, tee: Tee) -> A
     tee.request_complete()
 
 
+async def _teed_body(body: bytes | AsyncIterator[bytes], tee: Tee) -> AsyncIterator[bytes]:
+    """A body the proxy already holds (buffered), handed to the tee as it is sent."""
+    if isinstance(body, bytes):
+        tee.request_chunk(body)
+        tee.request_complete()
+        yield body
+        return
+    async for chunk in body:
+        tee.request_chunk(chunk)
+        yield chunk
+    tee.request_complete()
+
+
 def classify(exc: BaseException) -> UpstreamError:
     if isinstance(exc, asyncio.TimeoutError):  # includes aiohttp's connect and socket-read timeouts
         return UpstreamError("timeout", timeout=True, detail=str(exc) or type(exc).__name__)
@@ -201,7 +214,7 @@ async def forward(
     """
     data: object = None
     if body is not None:
-        data = body
+        data = body if tee is None else _teed_body(body, tee)
     elif request.body_exists:
         length = request.content_length
         if length is not None and length > max_body_bytes:

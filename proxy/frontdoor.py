@@ -1,78 +1,44 @@
 """The public listener's connection layer: what aiohttp's HTTP parser refuses, answered in JSON.
 
 Owns the limits that act before a request reaches the handler: the parser's bounds (request-line length,
-header-line length, header count), the client read timeout for a request head (slowloris), the cap on
-open connections, and the wording of every refusal the parser makes (malformed requests, conflicting
-Content-Length/Transfer-Encoding, TLS on the plain port...). Each is answered with the proxy's JSON
-error shape and the connection is closed; nothing is forwarded, no stack trace leaves the process.
-Does not own the checks the handler makes on a parsed request with the live limits (limits.py).
+header-line length, header count), the client read timeouts (for a request head, between body chunks,
+and for a whole body: slowloris), the cap on open connections (which the caller may lower to what the
+process's file descriptors allow: fdlimit.py), and the answer to every refusal the parser makes
+(malformed requests, conflicting Content-Length/Transfer-Encoding, TLS on the plain port...). Each is
+answered with the proxy's JSON error shape (worded by parser_refusals.py) and the connection is closed;
+nothing is forwarded, no stack trace leaves the process. Does not own the checks the handler makes on a
+parsed request with the live limits (limits.py).
 
-Wiring: `FrontDoorRunner(app, limits=...)` replaces `web.AppRunner`; it swaps in a Server that builds
-`FrontDoorProtocol` connections. This leans on aiohttp's RequestHandler/Server (3.14) overriding only
-`handle_error`, `connection_made` and `data_received`, each calling the original.
+Wiring: `FrontDoorRunner(app, limits=..., max_connections=..., metrics=...)` replaces `web.AppRunner`;
+it swaps in a Server that builds `FrontDoorProtocol` connections. This leans on aiohttp's
+RequestHandler/Server (3.14) overriding only `handle_error`, `connection_made` and `data_received`, each
+calling the original.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import math
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 from aiohttp import HttpVersion10, HttpVersion11, web
-from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from proxy.forwarding import BodyReadTimeout
+from proxy.metrics import ProxyMetrics
+from proxy.parser_refusals import error_bytes, parser_bounds, refusal
 from proxy.schema_resilience import Limits
 
 _log = structlog.get_logger("proxy.frontdoor")
 LimitsSource = Callable[[], Limits]
-# Longest request line around a target of max_url_bytes: "OPTIONS " + target + " HTTP/1.1".
-_REQUEST_LINE_SLACK = 32
-
-
-def parser_bounds(limits: Limits) -> dict[str, int]:
-    """aiohttp's parser limits for these limits; the line and field bounds always differ by >= 1 byte,
-    so a LineTooLong says by its limit which one was crossed (414 vs 431)."""
-    line = limits.max_url_bytes + _REQUEST_LINE_SLACK
-    field = limits.max_header_bytes
-    if field == line:
-        line += 1
-    return {"max_line_size": line, "max_field_size": field, "max_headers": limits.max_headers}
-
-
-def error_bytes(status: int, reason: str, code: str, message: str) -> bytes:
-    """A complete HTTP/1.1 response with the JSON error shape, for when there is no request to answer."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
-
-
-def refusal(exc: BaseException | None, status: int, bounds: dict[str, int]) -> tuple[int, str, str]:
-    """(status, code, message) for what the parser refused; the message never echoes the input."""
-    if isinstance(exc, LineTooLong):
-        limit = exc.args[1] if len(exc.args) > 1 else None
-        if limit == bounds["max_line_size"]:
-            return 414, "uri_too_long", "the request target is longer than the proxy accepts"
-        return 431, "header_too_large", "a request header line is longer than the proxy accepts"
-    if isinstance(exc, HttpProcessingError):
-        message = str(exc.message)
-        if "Too many headers" in message:
-            return 431, "too_many_headers", "the request has more header lines than the proxy accepts"
-        if "Transfer-Encoding" in message and "Content-Length" in message:
-            return 400, "conflicting_framing", "Content-Length and Transfer-Encoding must not be combined"
-        if isinstance(exc, BadHttpMethod):
-            return 400, "bad_request", "this is not an HTTP/1.x request the proxy understands"
-        return 400, "bad_request", "the request is not well-formed HTTP/1.1"
-    if status >= 500:
-        return 500, "internal_error", "the proxy failed to handle this request"
-    return status, "bad_request", "the request could not be handled"
+CapSource = Callable[[], int]
+REFUSAL_LOG_EVERY_S = 10.0  # connections refused at the cap are said at most this often, with a count
+__all__ = [
+    "FrontDoorProtocol", "FrontDoorRunner", "FrontDoorServer", "error_bytes", "parser_bounds", "refusal",
+]  # fmt: skip
 
 
 class FrontDoorProtocol(RequestHandler):
@@ -84,16 +50,16 @@ class FrontDoorProtocol(RequestHandler):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._last_data = 0.0
+        self._body_deadline = 0.0  # loop time by which the body being received must be complete
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        limits = self._front.limits()
-        if len(self._front.connections) > limits.max_connections:
-            self._front.refused_connections += 1
+        if len(self._front.connections) > self._front.max_connections():
+            self._front.refused()
             self._refuse(503, "Service Unavailable", "too_many_connections",
                          "the proxy has too many open connections; retry later")  # fmt: skip
             return
-        self._arm(limits)
+        self._arm(self._front.limits())
 
     def data_received(self, data: bytes) -> None:
         before = self._request_count
@@ -102,6 +68,7 @@ class FrontDoorProtocol(RequestHandler):
         if self._request_count > before:  # a whole head (or a parser refusal) arrived
             self._disarm()
             if self._messages and not self._messages[-1][1].is_eof():
+                self._body_deadline = self._last_data + self._front.limits().client_body_timeout_s
                 self._watch_body()  # only while a body is still arriving: no timer per plain request
         elif self._head_timer is None and self._body_timer is None and self.transport is not None:
             self._arm(self._front.limits())  # the first bytes of the next head on a kept-alive connection
@@ -151,31 +118,44 @@ class FrontDoorProtocol(RequestHandler):
                      "the request head did not arrive in time")  # fmt: skip
 
     def _watch_body(self) -> None:
-        """While a request body is still arriving, a gap longer than client_read_timeout_s fails it:
-        the body's reader raises BodyReadTimeout and the handler answers 408 (one timer, re-armed lazily,
-        not one per chunk)."""
-        if self._body_timer is None:
-            self._body_timer = self._loop.call_later(
-                self._front.limits().client_read_timeout_s, self._body_check
-            )
+        """While a request body is still arriving, a gap longer than client_read_timeout_s, or a body not
+        complete client_body_timeout_s after its head, fails it: the body's reader raises BodyReadTimeout
+        and the handler answers 408 (one timer, re-armed lazily, not one per chunk)."""
+        now = self._loop.time()
+        delay = min(self._front.limits().client_read_timeout_s, max(0.0, self._body_deadline - now))
+        timer = self._body_timer
+        if timer is not None:
+            if timer.when() <= now + delay:
+                return  # it fires in time for this body too
+            timer.cancel()
+        self._body_timer = self._loop.call_later(delay, self._body_check)
 
     def _body_check(self) -> None:
         self._body_timer = None
         request = self._current_request
         if request is None:
             if self._messages:  # parsed, not yet handled (pipelining): look again later
-                self._watch_body()
+                delay = self._front.limits().client_read_timeout_s
+                self._body_timer = self._loop.call_later(delay, self._body_check)
             return
         content = request.content
         if content.is_eof() or content.exception() is not None:
             return
         timeout = self._front.limits().client_read_timeout_s
-        idle = self._loop.time() - self._last_data
-        if idle >= timeout:
+        now = self._loop.time()
+        idle = now - self._last_data
+        left = self._body_deadline - now
+        if idle >= timeout or left <= 0:
             self._front.read_timeouts += 1
+            self.close_after_response()  # no lingering: it would read the failed body again, and log that
             content.set_exception(BodyReadTimeout())
             return
-        self._body_timer = self._loop.call_later(timeout - idle, self._body_check)
+        self._body_timer = self._loop.call_later(min(timeout - idle, left), self._body_check)
+
+    def close_after_response(self) -> None:
+        """Close as soon as the response being written is out, without aiohttp's lingering close (which
+        reads and drops an unread body for up to 10 s): for a body the client was told not to send."""
+        self._lingering_time = 0.0
 
     def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
         transport = self.transport
@@ -188,12 +168,32 @@ class FrontDoorServer(web.Server):
     """aiohttp's Server, building FrontDoorProtocol connections. Attributes are set by FrontDoorRunner."""
 
     limits: LimitsSource
+    max_connections: CapSource
+    metrics: ProxyMetrics | None
     bounds: dict[str, int]
     refused_connections: int
     read_timeouts: int
+    refusals_said: tuple[float, int]  # (loop time, refused_connections) when the refusals were last said
 
     def __call__(self) -> RequestHandler:
         return FrontDoorProtocol(self, loop=self._loop, **self._kwargs)
+
+    def refused(self) -> None:
+        """One connection refused at the cap: counted, and said at WARNING at most every
+        REFUSAL_LOG_EVERY_S (a flood of refusals must not become a flood of log lines)."""
+        self.refused_connections += 1
+        if self.metrics is not None:
+            self.metrics.connections_refused.inc()
+        now = self._loop.time()
+        said_at, said_count = self.refusals_said
+        if now - said_at >= REFUSAL_LOG_EVERY_S:
+            _log.warning(
+                "connections_refused",
+                max_connections=self.max_connections(),
+                open=len(self.connections),
+                refused=self.refused_connections - said_count,
+            )
+            self.refusals_said = (now, self.refused_connections)
 
 
 class FrontDoorRunner(web.AppRunner):
@@ -201,8 +201,18 @@ class FrontDoorRunner(web.AppRunner):
     fixed when the runner starts: a larger value needs a restart, a smaller one is also applied by the
     handler on every request)."""
 
-    def __init__(self, app: web.Application, *, limits: LimitsSource, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        limits: LimitsSource,
+        max_connections: CapSource | None = None,  # default: limits().max_connections
+        metrics: ProxyMetrics | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._limits = limits
+        self._cap = max_connections or (lambda: limits().max_connections)
+        self._metrics = metrics
         self._bounds = parser_bounds(limits())
         super().__init__(app, **{**kwargs, **self._bounds})
 
@@ -211,9 +221,12 @@ class FrontDoorRunner(web.AppRunner):
         server.__class__ = FrontDoorServer  # same object and state, our __call__ (no new attributes)
         front: FrontDoorServer = server  # type: ignore[assignment]  # the class was just swapped
         front.limits = self._limits
+        front.max_connections = self._cap
+        front.metrics = self._metrics
         front.bounds = self._bounds
         front.refused_connections = 0
         front.read_timeouts = 0
+        front.refusals_said = (-math.inf, 0)
         _refuse_other_versions(front)  # and CONNECT
         return front
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy import websocket
+from proxy.bodies import BudgetExhausted, BufferedBody, Buffers, read_buffered
 from proxy.clientip import resolve_client_ip
 from proxy.failover import Call, Caller, CircuitOpen
 from proxy.forwarding import (
@@ -38,7 +39,7 @@ from proxy.reload import ConfigStore
 from proxy.resilience import Resilience
 from proxy.routing import RequestFacts, RouteTable, decide
 from proxy.shadow import ShadowCall, Shadower
-from proxy.upstreams import UpstreamSessions
+from proxy.upstreams import UpstreamBusy, UpstreamSessions
 from strangler_common.web import REQUEST_ID_HEADER, accept_request_id, json_error
 
 
@@ -102,6 +103,7 @@ class ProxyHandler:
         *,
         access_log: bool,
         resilience: Resilience,
+        buffers: Buffers,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -109,7 +111,8 @@ class ProxyHandler:
         self.shadower = shadower
         self.access_log = access_log
         self.resilience = resilience  # guards and breakers (it follows reloads itself; see app.py)
-        self.caller = Caller(sessions, self.resilience, self._upstream_failed)
+        self.buffers = buffers  # the memory and spool budgets (they follow reloads; see app.py)
+        self.caller = Caller(sessions, self.resilience, self._upstream_failed, buffers.memory)
         # Bound once, after the entry point configured logging: no per-request logger construction.
         self.log = structlog.get_logger("proxy").bind()
         self.access = structlog.get_logger("access").bind()
@@ -210,11 +213,15 @@ class ProxyHandler:
         url = upstream_url(spec.url, path, query)
         outgoing = request_headers(request, request_id, trusted)
         shadow: ShadowCall | None = None
-        if table.shadowed and decision.role == "primary":  # one truthiness check when nothing is shadowed
-            shadow = self._shadow(request, table, decision.route, facts, path, query, outgoing)
+        body: BufferedBody | None = None
         try:
-            if websocket.is_upgrade(headers):
-                with self.sessions.lease(decision.upstream) as session:
+            upgrade = websocket.is_upgrade(headers)
+            if request.body_exists and not upgrade and decision.route not in table.streamed:
+                body = await self._buffer(request, table)  # before any upstream connection is taken
+            if table.shadowed and decision.role == "primary":  # one check when nothing is shadowed
+                shadow = self._shadow(request, table, decision.route, facts, path, query, outgoing)
+            if upgrade:
+                async with self.sessions.lease(decision.upstream) as session:
                     return await websocket.relay(
                         request,
                         session,
@@ -223,7 +230,7 @@ class ProxyHandler:
                         handshake_timeout_s=spec.connect_timeout_s + spec.timeout_s,
                         max_msg_size=max_body,
                     )
-            call = Call(request, table, path, query, outgoing, request_id, exchange)
+            call = Call(request, table, path, query, outgoing, request_id, exchange, body)
             fallback = (
                 self.resilience.plan(decision.route).fallback
                 if decision.role == "candidate" and decision.reason != "owner"  # the primary has no copy
@@ -250,6 +257,17 @@ class ProxyHandler:
                 408, "request_timeout", "the request body stopped arriving", headers=id_header,
                 request_id=request_id,
             )  # fmt: skip
+        except BudgetExhausted:
+            self.metrics.buffer_refused("busy")
+            return json_error(
+                503, "busy", "the proxy cannot hold another request body right now; retry shortly",
+                headers={**id_header, "Retry-After": "1"}, request_id=request_id,
+            )  # fmt: skip
+        except UpstreamBusy as exc:
+            self.metrics.upstream_busy.labels(decision.route, exc.upstream).inc()
+            return json_error(
+                503, exc.code, str(exc), headers={**id_header, "Retry-After": "1"}, request_id=request_id
+            )
         except UpstreamError as exc:
             if not isinstance(exc, CircuitOpen):  # not tried at all: strangler_circuit_rejected_total
                 self._upstream_failed(decision.route, labels[1], exc.kind, str(exc), request_id)
@@ -261,11 +279,23 @@ class ProxyHandler:
         finally:
             if shadow is not None:
                 shadow.close()  # a no-op once the primary's answer is complete
+            if body is not None:
+                body.close()  # its memory and spool space go back to the budgets
         if exchange.stream_error is not None:
             self._upstream_failed(
                 decision.route, decision.upstream, exchange.stream_error, "failed mid-body", request_id
             )
         return response
+
+    async def _buffer(self, request: web.Request, table: RouteTable) -> BufferedBody:
+        limits = table.limits
+        body = await read_buffered(
+            request.content, declared=request.content_length, max_body_bytes=limits.max_body_bytes,
+            in_memory=limits.body_buffer_bytes, memory=self.buffers.memory, spool=self.buffers.spool,
+        )  # fmt: skip
+        if body.memory_refused:
+            self.metrics.buffer_refused("request_buffer")
+        return body
 
     def _shadow(
         self,

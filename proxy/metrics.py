@@ -22,10 +22,12 @@ KNOWN_METHODS = frozenset(
 UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
 DECISION_REASONS = ("owner", "flag", "percent", "missing_key")
 SHADOW_OUTCOMES = (
-    "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "dropped_full", "error",
-    "timeout",
+    "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "skipped_memory",
+    "dropped_full", "error", "timeout",
 )  # fmt: skip
 SHADOW_KINDS = ("status", "header", "body_shape", "body_value", "image", "noise")
+WATCH_EVENTS = ("settled", "renamed", "superseded", "unreadable", "fd_shortage")
+AUTH_FAILURE_REASONS = ("missing", "wrong", "throttled")
 LATENCY_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)
 
 
@@ -113,11 +115,76 @@ class ProxyMetrics:
             buckets=LATENCY_RATIO_BUCKETS,
             registry=registry,
         )
+        self.buffer_bytes = Gauge(
+            "strangler_buffer_bytes",
+            "Bytes the proxy holds for requests now: memory (buffered bodies, fallback and shadow copies, "
+            "out of limits.memory_budget_bytes) and spool (temporary files, limits.spool_budget_bytes).",
+            ["kind"],
+            registry=registry,
+        )
+        self.buffer_refusals = Counter(
+            "strangler_buffer_refusals_total",
+            "Times a budget said no: request_buffer (spooled instead of kept in memory), busy (neither "
+            "budget could hold a body: 503), fallback (not kept for a replay), shadow (not mirrored).",
+            ["use"],
+            registry=registry,
+        )
+        for kind in ("memory", "spool"):
+            self.buffer_bytes.labels(kind)
+        for use in ("request_buffer", "busy", "fallback", "shadow"):
+            self.buffer_refusals.labels(use)
+        self.upstream_busy = Counter(
+            "strangler_upstream_busy_total",
+            "Requests refused with 503 upstream_busy: every slot of the upstream (max_connections) stayed "
+            "busy for its queue_timeout_s.",
+            ["route", "upstream"],
+            registry=registry,
+        )
+        self._operations(registry)
         self._request_children: dict[tuple[str, str, str, str, int], Any] = {}
         self._duration_children: dict[tuple[str, str, str], Any] = {}
         self._decision_children: dict[tuple[str, str], Any] = {}
         self._rollout_routes: set[str] = set()
         self.counts_by_role: Tally[tuple[str, str]] = Tally()
+
+    def _operations(self, registry: CollectorRegistry) -> None:
+        """The watcher, the descriptor budget and the admin listener's authentication (issue 12)."""
+        self.config_watch_events = Counter(
+            "strangler_config_watch_events_total",
+            "What the file watcher saw: settled/renamed (applied), superseded (a state never applied), "
+            "unreadable, fd_shortage.",
+            ["event"],
+            registry=registry,
+        )
+        self.connection_limit = Gauge(
+            "strangler_connection_limit",
+            "The client connection cap in force: limits.max_connections, or less when file descriptors "
+            "allow less.",
+            registry=registry,
+        )
+        self.open_files_limit = Gauge(
+            "strangler_open_files_limit",
+            "The process's open-file limit (soft RLIMIT_NOFILE).",
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            "strangler_connections_refused_total",
+            "Client connections answered 503 too_many_connections and closed.",
+            registry=registry,
+        )
+        self.admin_auth_failures = Counter(
+            "strangler_admin_auth_failures_total",
+            "Refused admin requests: missing or wrong token, or throttled after repeated failures.",
+            ["reason"],
+            registry=registry,
+        )
+        for event in WATCH_EVENTS:
+            self.config_watch_events.labels(event)
+        for reason in AUTH_FAILURE_REASONS:
+            self.admin_auth_failures.labels(reason)
+
+    def config_watch_event(self, event: str) -> None:
+        self.config_watch_events.labels(event).inc()
 
     def observe_request(
         self, route: str, upstream: str, role: str, method: str, status: int, seconds: float
@@ -169,6 +236,9 @@ class ProxyMetrics:
     def observe_shadow_call(self, route: str, upstream: str, seconds: float) -> None:
         """The candidate's shadow calls, as role="shadow" in the request duration histogram."""
         self.duration.labels(route, upstream, "shadow").observe(seconds)
+
+    def buffer_refused(self, use: str) -> None:
+        self.buffer_refusals.labels(use).inc()
 
     def upstream_error(self, route: str, upstream: str, kind: str) -> None:
         self.upstream_errors.labels(route, upstream, kind).inc()

@@ -58,6 +58,8 @@ class UpstreamSpec:
     url: str  # scheme://host[:port], no trailing slash
     connect_timeout_s: float
     timeout_s: float
+    max_connections: int = 512  # requests in flight at once (upstreams.py); beyond, a short queue
+    queue_timeout_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,9 @@ class RouteTable:
     # first path segment -> the routes that can match a path under it, in table order (see
     # index_by_segment); empty (a table built by hand) means decide() scans every route.
     by_segment: Mapping[str, tuple[CompiledRoute, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # routes whose request bodies stream to the upstream (request_body: stream); every other route,
+    # and a request that matches none, has its body buffered first (bodies.py)
+    streamed: frozenset[str] = frozenset()
 
     def route(self, name: str) -> CompiledRoute | None:
         return next((route for route in self.routes if route.name == name), None)
@@ -188,7 +193,8 @@ def compile_routes(config: Config) -> RouteTable:
     """Everything that can be prepared is prepared here, once per load, never per request."""
     upstreams = {
         name: UpstreamSpec(name=name, url=spec.url, connect_timeout_s=spec.connect_timeout_s,
-                           timeout_s=spec.timeout_s)
+                           timeout_s=spec.timeout_s, max_connections=spec.max_connections,
+                           queue_timeout_s=spec.queue_timeout_s)
         for name, spec in config.upstreams.items()
     }
     routes = tuple(compile_route(route) for route in config.routes)
@@ -200,6 +206,7 @@ def compile_routes(config: Config) -> RouteTable:
         limits=config.limits,
         shadowed=MappingProxyType({r.name: r for r in routes if r.shadow is not None and r.candidate}),
         by_segment=index_by_segment(routes),
+        streamed=frozenset(route.name for route in config.routes if route.request_body == "stream"),
     )
 
 

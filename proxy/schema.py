@@ -66,6 +66,24 @@ class Upstream(StrictModel):
     connect_timeout_s: float = 2.0
     timeout_s: float = 60.0
     circuit: Circuit = Field(default_factory=Circuit)  # the breaker in front of this upstream
+    # At most this many requests in flight to this upstream (per proxy process); a request that finds
+    # them all busy waits up to queue_timeout_s for one, then gets 503 upstream_busy (Retry-After).
+    max_connections: int = 512
+    queue_timeout_s: float = 1.0
+
+    @field_validator("max_connections")
+    @classmethod
+    def _max_connections(cls, value: int) -> int:
+        if not 1 <= value <= 100_000:
+            raise fail("must be between 1 and 100000")
+        return value
+
+    @field_validator("queue_timeout_s")
+    @classmethod
+    def _queue_timeout(cls, value: float) -> float:
+        if not (math.isfinite(value) and 0 <= value <= 60):
+            raise fail("must be a number of seconds from 0 to 60")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -226,6 +244,11 @@ class Route(StrictModel):
     fallback: Fallback | None = None  # replay to the primary when the candidate fails (schema_resilience.py)
     guard: Guard | None = None  # roll back to 0 % when the candidate's error rate is too high
     ownership: list[Owner] = Field(default_factory=list)  # data reads go to the side that holds the data
+    # buffer: the whole body is read (memory, then a temporary file) before an upstream connection is
+    # taken, so a slow upload never holds one (nginx's proxy_request_buffering). stream: bytes go on as
+    # they arrive (long uploads that the upstream should see early; a slow client then holds a
+    # connection of the upstream's for as long as it takes, up to limits.client_body_timeout_s).
+    request_body: Literal["buffer", "stream"] = "buffer"
 
     @model_validator(mode="before")
     @classmethod

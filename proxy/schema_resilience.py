@@ -118,7 +118,17 @@ class Limits(StrictModel):
     max_header_bytes: int = 32 * KiB  # 431: all header lines together (names, values, ": ", CRLF)
     max_url_bytes: int = 8 * KiB  # 414: the request target (path and query)
     client_read_timeout_s: float = 30.0  # 408: to send the request head, and between body chunks
+    client_body_timeout_s: float = 60.0  # 408: the whole request body, from its head to its last byte
     max_connections: int = 4096  # open client connections; beyond it new ones get 503 and are closed
+    # Everything the proxy holds in memory for requests (buffered bodies, fallback replay copies,
+    # shadow copies) comes out of this one process-wide budget; what does not fit is spooled to disk,
+    # not replayed or not mirrored (each counted), never allocated beyond it.
+    memory_budget_bytes: int = 64 * MiB
+    # A buffered request body up to this size stays in memory; a larger one is spooled to a temporary
+    # file (nginx's client_body_buffer_size).
+    body_buffer_bytes: int = 64 * KiB
+    # Bytes of buffered bodies spooled to temporary files at once; beyond it a body is refused (503).
+    spool_budget_bytes: int = 1024 * MiB
 
     @field_validator("max_body_bytes")
     @classmethod
@@ -137,12 +147,27 @@ class Limits(StrictModel):
     def _sizes(cls, value: int) -> int:
         return bounded(value, 256, 1 * MiB)
 
-    @field_validator("client_read_timeout_s")
+    @field_validator("client_read_timeout_s", "client_body_timeout_s")
     @classmethod
     def _timeout(cls, value: float) -> float:
         if _seconds(value) > 3600:
             raise fail("must be at most 3600")
         return value
+
+    @field_validator("spool_budget_bytes")
+    @classmethod
+    def _spool(cls, value: int) -> int:
+        return bounded(value, 0, 1024 * 1024 * MiB)
+
+    @field_validator("memory_budget_bytes")
+    @classmethod
+    def _budget(cls, value: int) -> int:
+        return bounded(value, 1 * MiB, 64 * 1024 * MiB)
+
+    @field_validator("body_buffer_bytes")
+    @classmethod
+    def _buffer(cls, value: int) -> int:
+        return bounded(value, 0, 64 * MiB)
 
     @field_validator("max_connections")
     @classmethod

@@ -1,7 +1,8 @@
 """Run the proxy: the public and the admin listener in one process, on uvloop when installed.
 
 SIGHUP reloads the configuration; SIGINT/SIGTERM stop gracefully (listeners close, in-flight requests
-get `shutdown_timeout_s` to finish). Logging is configured by the caller (proxy.__main__), not here.
+get `shutdown_timeout_s` to finish). Before binding, the open-file limit is raised where allowed and the
+connection cap fitted to it (fdlimit.py). Logging is configured by the caller (proxy.__main__), not here.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from aiohttp import web
 from proxy.admin import create_admin_app
 from proxy.app import create_app
 from proxy.config import load_config
+from proxy.fdlimit import ConnectionCap, NoFile, raise_nofile
 from proxy.frontdoor import FrontDoorRunner
-from proxy.keys import STORE
+from proxy.keys import METRICS, STORE
 
 _log = structlog.get_logger("proxy.server")
 
@@ -34,10 +36,12 @@ def serve(
     access_log: bool = True,
     reuse_port: bool = False,  # SO_REUSEPORT on the public socket: set by proxy.workers (--workers N)
     shadow_key: bytes | None = None,  # signs the shadow marker (strangler_common/shadowmark.py)
+    reload_settle_s: float = 2.0,  # an edited routes.yaml goes live once unchanged this long (settle.py)
 ) -> None:
     """Block until SIGINT/SIGTERM. Raises proxy.config.ConfigError when the file is invalid at start."""
     del log_level
     loaded = load_config(config_path)  # fail fast, before binding anything
+    nofile = raise_nofile()  # before binding too: the connection cap is fitted to it
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is optional
@@ -47,7 +51,9 @@ def serve(
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(
             _serve(
-                create_app(loaded, admin_token=admin_token, access_log=access_log, shadow_key=shadow_key),
+                create_app(loaded, admin_token=admin_token, access_log=access_log, shadow_key=shadow_key,
+                           watch_settle_s=reload_settle_s),
+                nofile=nofile,
                 host=host,
                 port=port,
                 admin_host=admin_host,
@@ -61,6 +67,7 @@ def serve(
 async def _serve(
     app: web.Application,
     *,
+    nofile: NoFile,
     host: str,
     port: int,
     admin_host: str,
@@ -70,12 +77,18 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     admin = create_admin_app(app)
+    store = app[STORE]
+    # The connection cap in force: max_connections, or what the file descriptors allow (said at ERROR).
+    cap = ConnectionCap(nofile, store.current.table, metrics=app[METRICS])
+    unfollow = store.subscribe(lambda snapshot: cap.follow(snapshot.table))
     # FrontDoorRunner: the limits block (parser bounds, head/body read timeout, connection cap) and JSON
     # answers for what the HTTP parser refuses. keepalive_timeout: an idle kept-alive connection goes
     # after 75 s (aiohttp's default is an hour), so idle clients cannot hold max_connections.
     public_runner = FrontDoorRunner(
         app,
-        limits=lambda: app[STORE].current.table.limits,
+        limits=lambda: store.current.table.limits,
+        max_connections=cap,
+        metrics=app[METRICS],
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=shutdown_timeout_s,
@@ -112,6 +125,7 @@ async def _serve(
     finally:
         for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        unfollow()
         await admin_runner.cleanup()
         await public_runner.cleanup()
         _log.info("proxy_stopped")

@@ -28,6 +28,7 @@ import structlog
 from multidict import CIMultiDict
 from yarl import URL
 
+from proxy.bodies import Budget, Hold
 from proxy.breaker import BreakerPolicy, Breakers, CircuitBreaker
 from proxy.budget import TokenBucket
 from proxy.compare import Answer, Difference, compare
@@ -39,8 +40,8 @@ from proxy.shadow_policy import ShadowPolicy
 from strangler_common.shadowmark import SHADOW_HEADER, sign
 
 Outcome = Literal[
-    "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "dropped_full", "error",
-    "timeout",
+    "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "skipped_memory",
+    "dropped_full", "error", "timeout",
 ]
 _SHADOW_BREAKER = BreakerPolicy()  # 5 connection failures, then 5 s doubling up to 60 s
 _BIG = 64 * 1024  # comparing bodies larger than this runs in a thread, not on the event loop
@@ -55,6 +56,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _NoMemory(Exception):
+    """The memory budget could not hold more of a shadow answer."""
+
+
 def answer_headers(raw: Mapping[str, str]) -> dict[str, str]:
     """Lower-case names; repeated headers joined with ', ' (as HTTP allows for comparison)."""
     out: dict[str, str] = {}
@@ -66,9 +71,13 @@ def answer_headers(raw: Mapping[str, str]) -> dict[str, str]:
 
 class Shadower:
     def __init__(
-        self, metrics: ProxyMetrics, *, store: MismatchStore | None = None, key: bytes | None = None
-    ) -> None:
+        self, metrics: ProxyMetrics, *, store: MismatchStore | None = None, key: bytes | None = None,
+        memory: Budget | None = None,
+    ) -> None:  # fmt: skip
         self.metrics = metrics
+        # Every buffered byte of a copy (request, both answers) is taken from the process's memory
+        # budget first; a copy that does not fit is skipped (skipped_memory), never grown past it.
+        self.memory = memory if memory is not None else Budget(64 * 1024 * 1024)
         self.store = store or MismatchStore()
         self.noise = NoiseMemory()
         self.key = key  # signs the marker; None: copies go unmarked and the candidate stores them
@@ -177,6 +186,7 @@ class ShadowCall:
         self.method, self.request_id, self.path, self.query = method, request_id, path, query
         self.headers, self.candidate, self.primary = headers, candidate, primary
         self.started = time.perf_counter()
+        self.hold = Hold(owner.memory)  # given back when the copy ends (_run) or is skipped (_finish)
         self._request: list[bytes] | None = []
         self._request_size = 0
         self._response: list[bytes] = []
@@ -196,6 +206,8 @@ class ShadowCall:
         self._request_size += len(chunk)
         if self._request_size > self.policy.max_body_bytes:
             self._finish("skipped_body")
+        elif not self.hold.grow(len(chunk)):
+            self._out_of_memory()
         else:
             self._request.append(chunk)
 
@@ -216,6 +228,8 @@ class ShadowCall:
         self._response_size += len(chunk)
         if self._response_size > self.policy.max_body_bytes:
             self._finish("skipped_body")
+        elif not self.hold.grow(len(chunk)):
+            self._out_of_memory()
         else:
             self._response.append(chunk)
 
@@ -233,6 +247,10 @@ class ShadowCall:
 
     # -- the shadow task ----------------------------------------------------------------------------
 
+    def _out_of_memory(self) -> None:
+        self.owner.metrics.buffer_refused("shadow")
+        self._finish("skipped_memory")
+
     def _finish(self, outcome: Outcome) -> None:
         if self._done:
             return
@@ -243,7 +261,8 @@ class ShadowCall:
             self._primary.set_result(None)
         if self._task is None:
             self.owner.release(self.route)
-        elif outcome == "skipped_body" and not self._task.done():
+            self.hold.close()
+        elif outcome in ("skipped_body", "skipped_memory") and not self._task.done():
             self._task.cancel()
 
     async def _run(self, body: bytes) -> None:
@@ -257,6 +276,7 @@ class ShadowCall:
             self._finish("error")
         finally:
             self.owner.release(self.route)
+            self.hold.close()
 
     async def _mirror(self, body: bytes) -> None:
         try:
@@ -268,6 +288,9 @@ class ShadowCall:
             return
         except _TooLarge:
             self._finish("skipped_body")
+            return
+        except _NoMemory:
+            self._out_of_memory()
             return
         except TimeoutError:
             self._finish("timeout")
@@ -307,7 +330,7 @@ class ShadowCall:
         """A/A: the primary again; whatever differs between its two answers is noise."""
         try:
             again, _ = await self._fetch(self.primary, body, role=None)
-        except (_TooLarge, TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        except (_TooLarge, _NoMemory, TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             _log.info("shadow_noise_call_failed", route=self.route, error=type(exc).__name__)
             return
         learned = self.owner.noise.learn(
@@ -327,7 +350,7 @@ class ShadowCall:
             raise _Refused
         try:
             result = await self._exchange(spec, body, role=role)
-        except (TimeoutError, asyncio.CancelledError, _TooLarge):
+        except (TimeoutError, asyncio.CancelledError, _TooLarge, _NoMemory):
             breaker.abandon()  # slow or cut short says nothing about whether it can be reached
             raise
         except (aiohttp.ClientConnectionError, OSError):
@@ -358,6 +381,8 @@ class ShadowCall:
                         size += len(chunk)
                         if size > self.policy.max_body_bytes:
                             raise _TooLarge
+                        if not self.hold.grow(len(chunk)):
+                            raise _NoMemory
                         chunks.append(chunk)
                     answer = Answer(response.status, answer_headers(response.headers), b"".join(chunks))
         finally:

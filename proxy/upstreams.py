@@ -1,34 +1,55 @@
 """Client sessions to the upstreams, and the readiness probe.
 
-Owns one `ClientSession` (one keep-alive pool) per upstream. On reload, sessions for new or re-pointed
-upstreams are created and those for removed or re-pointed ones are retired: a retired session closes
-once the last request that leased it finishes, so a reload never cuts an in-flight request.
-Timeouts are per request (they come from the table the request started with), not per session.
+Owns one `ClientSession` (one keep-alive pool) per upstream, and in front of it the upstream's Slots:
+at most `max_connections` requests in flight, a request that finds none free waits `queue_timeout_s`
+and then gets UpstreamBusy (503). On reload, sessions for new or re-pointed upstreams are created and
+those for removed or re-pointed ones are retired: a retired session closes once the last request that
+leased it finishes, so a reload never cuts an in-flight request. Timeouts are per request (they come
+from the table the request started with), not per session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 import aiohttp
 import structlog
 from yarl import URL
 
+from proxy.forwarding import UpstreamError
 from proxy.routing import UpstreamSpec
+from proxy.slots import Slots
 
 _log = structlog.get_logger("proxy.upstreams")
 
 # Never let the client library add or rewrite what the caller sent (transparency).
 SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-POOL_LIMIT = 1024  # connections per upstream; beyond it requests queue for a free connection
+
+
+class UpstreamBusy(UpstreamError):
+    """Every slot of the upstream stayed busy for its queue timeout: nothing was sent (503)."""
+
+    def __init__(self, upstream: str, limit: int) -> None:
+        detail = f"upstream {upstream!r} is busy: all {limit} connections in use"
+        super().__init__("busy", timeout=False, detail=detail)
+        self.upstream = upstream
+
+    @property
+    def status(self) -> int:
+        return 503
+
+    @property
+    def code(self) -> str:
+        return "upstream_busy"
 
 
 def new_session() -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=POOL_LIMIT, limit_per_host=0, keepalive_timeout=30)
+    # No limit here: Slots caps the requests in flight (and follows reloads); the pool never queues.
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,  # compressed bodies pass through as-is
@@ -43,6 +64,8 @@ def new_session() -> aiohttp.ClientSession:
 class _Entry:
     url: str
     session: aiohttp.ClientSession
+    slots: Slots
+    queue_timeout_s: float
     active: int = 0
     retired: bool = False
 
@@ -60,18 +83,29 @@ class UpstreamSessions:
             if entry is None or entry.url != spec.url:
                 if entry is not None:
                     self._retire(entry)
-                self._entries[name] = _Entry(spec.url, new_session())
+                slots = Slots(spec.max_connections)
+                session = new_session()
+                self._entries[name] = _Entry(spec.url, session, slots, spec.queue_timeout_s)
+            else:  # same upstream: the cap and the queue follow the edit, the pool stays
+                entry.slots.resize(spec.max_connections)
+                entry.queue_timeout_s = spec.queue_timeout_s
         for name in [name for name in self._entries if name not in upstreams]:
             self._retire(self._entries.pop(name))
 
-    @contextmanager
-    def lease(self, name: str) -> Iterator[aiohttp.ClientSession]:
+    @asynccontextmanager
+    async def lease(self, name: str) -> AsyncIterator[aiohttp.ClientSession]:
+        """The upstream's session with one of its slots held; UpstreamBusy when none came free in time."""
         entry = self._entries.get(name)
         if entry is None:  # the table names an upstream sync() has not seen: a bug, not a client error
             raise LookupError(f"no session for upstream {name!r}")
         entry.active += 1
         try:
-            yield entry.session
+            if not await entry.slots.acquire(entry.queue_timeout_s):
+                raise UpstreamBusy(name, entry.slots.limit)
+            try:
+                yield entry.session
+            finally:
+                entry.slots.release()
         finally:
             entry.active -= 1
             if entry.retired and entry.active == 0:

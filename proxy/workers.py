@@ -45,7 +45,8 @@ def reserve_port(host: str, port: int) -> socket.socket:
 
 
 def serve_workers(count: int, *, config_path: str, host: str, port: int, admin_host: str, admin_port: int,
-                  admin_token: str | None, shadow_key: bytes | None = None) -> int:  # fmt: skip
+                  admin_token: str | None, shadow_key: bytes | None = None,
+                  reload_settle_s: float = 2.0) -> int:  # fmt: skip
     """Run `count` workers until SIGINT/SIGTERM; the exit code for the CLI. ConfigError before forking."""
     load_config(config_path)  # fail fast, once, before any worker starts
     reservation = reserve_port(host, port)
@@ -60,7 +61,7 @@ def serve_workers(count: int, *, config_path: str, host: str, port: int, admin_h
                 _child(server, index, dict(
                     config_path=config_path, host=host, port=shared_port, admin_host=admin_host,
                     admin_port=admin_port_of(admin_port, index), admin_token=admin_token, reuse_port=True,
-                    shadow_key=shadow_key,
+                    shadow_key=shadow_key, reload_settle_s=reload_settle_s,
                 ), previous)  # fmt: skip
             children[pid] = index
         _log.info("proxy_workers_started", workers=count, port=shared_port, pids=sorted(children))

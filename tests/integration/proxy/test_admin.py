@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
+from proxy.admin import create_admin_app
+from proxy.admin_auth import FREE_FAILURES, AuthThrottle
 from tests.integration.proxy.conftest import ProxyFactory, closed_port, config_dict, images_route, url_of
 
 TOKEN = {"Authorization": "Bearer s3cret"}
@@ -137,3 +140,40 @@ async def test_metrics_count_requests_durations_and_decisions_after_traffic(
         "strangler_config_last_reload_successful",
         "strangler_config_last_reload_success_timestamp_seconds",
     } <= names
+
+
+async def test_a_peer_that_keeps_failing_is_throttled_even_with_the_right_token_until_it_waits(
+    make_proxy: ProxyFactory, upstreams: Any, aiohttp_client: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams))
+    clock = Clock()
+    admin = await aiohttp_client(create_admin_app(proxy.app, auth_throttle=AuthThrottle(clock=clock)))
+    wrong = {"Authorization": "Bearer not-the-token"}
+    with capture_logs() as logs:
+        statuses = [(await admin.get("/config", headers=wrong)).status for _ in range(FREE_FAILURES)]
+        assert statuses == [401] * FREE_FAILURES
+        throttled = await admin.get("/config", headers=TOKEN)  # the right token is not even compared
+        assert throttled.status == 429
+        assert throttled.headers["Retry-After"] == "1"
+        assert (await throttled.json())["error"]["code"] == "too_many_auth_failures"
+        clock.now += 1
+        assert (await admin.get("/config", headers=TOKEN)).status == 200
+        assert (await admin.get("/config", headers=wrong)).status == 401  # the success forgot the failures
+        assert (await admin.get("/config", headers=wrong)).status == 401
+        assert (await admin.get("/config")).status == 401  # a missing token: counted, guesses nothing
+    failed = [line for line in logs if line["event"] == "admin_auth_failed"]
+    assert [line["reason"] for line in failed] == ["wrong"] * (FREE_FAILURES + 2) + ["missing"]
+    assert {line["log_level"] for line in failed} == {"warning"}
+    assert {line["peer"] for line in failed} == {"127.0.0.1"}
+    assert "not-the-token" not in repr(logs)
+    assert proxy.sample("strangler_admin_auth_failures_total", reason="wrong") == FREE_FAILURES + 2
+    assert proxy.sample("strangler_admin_auth_failures_total", reason="missing") == 1
+    assert proxy.sample("strangler_admin_auth_failures_total", reason="throttled") == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +45,29 @@ class Front:
 async def front(
     tmp_path: Path, aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]
 ) -> AsyncIterator[Front]:
+    async with serving(tmp_path, aiohttp_server, LIMITS) as started:
+        yield started
+
+
+@pytest.fixture
+async def patient_front(
+    tmp_path: Path, aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]
+) -> AsyncIterator[Front]:
+    """Patient between body chunks (2 s), not with a whole body (1 s)."""
+    limits = {**LIMITS, "client_read_timeout_s": 2.0, "client_body_timeout_s": 1.0}
+    async with serving(tmp_path, aiohttp_server, limits) as started:
+        yield started
+
+
+@asynccontextmanager
+async def serving(
+    tmp_path: Path, aiohttp_server: Callable[[web.Application], Awaitable[TestServer]], limits: dict[str, Any]
+) -> AsyncIterator[Front]:
     legacy, trap = Recorder("legacy"), Recorder("trap")
     legacy_server = await aiohttp_server(upstream_app(legacy))
     trap_server = await aiohttp_server(upstream_app(trap))
     doc = config_dict({"legacy": url_of(legacy_server)})
-    doc["limits"] = LIMITS
+    doc["limits"] = limits
     app = create_app(load_config(write_config(tmp_path / "routes.yaml", doc)), registry=CollectorRegistry(),
                      watch_interval_s=None, access_log=False)  # fmt: skip
     runner = FrontDoorRunner(app, limits=lambda: app[STORE].current.table.limits, handler_cancellation=True)
@@ -126,10 +146,36 @@ async def test_a_client_that_stalls_in_the_head_gets_a_json_408(front: Front) ->
     assert front.legacy.seen == []
 
 
-async def test_a_client_that_stalls_in_the_body_gets_a_json_408(front: Front) -> None:
+async def test_a_client_that_stalls_in_the_body_gets_a_json_408(
+    front: Front, caplog: pytest.LogCaptureFixture
+) -> None:
     head = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nConnection: close\r\n\r\n"
     status, body = await exchange(front.port, head + b"only-part")
     assert (status, body["error"]["code"]) == (408, "request_timeout")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []  # no lingering read
+
+
+async def test_a_body_trickled_in_under_the_gap_timeout_still_gets_408_at_the_whole_body_deadline(
+    patient_front: Front, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", patient_front.port)
+    try:
+        writer.write(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\nConnection: close\r\n\r\n")
+        answer = asyncio.ensure_future(reader.read(-1))
+        sent = 0
+        while not answer.done() and sent < 40:  # 1 byte every 0.1 s: 4 s for the body, never a 2 s gap
+            writer.write(b"x")
+            sent += 1
+            await asyncio.wait([answer], timeout=0.1)
+        raw = await asyncio.wait_for(answer, WAIT_S)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert int(head.split(b" ", 2)[1]) == 408
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+    assert sent < 40  # refused while the body was still arriving
+    assert patient_front.legacy.seen == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_connections_beyond_max_connections_get_a_json_503_and_are_closed(front: Front) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from proxy.keys import METRICS, STORE
+from proxy.reload import watch
+from proxy.settle import Seen
 from tests.integration.proxy.conftest import (
     WAIT_S,
     Proxy,
@@ -186,3 +190,69 @@ async def test_repointing_an_upstream_under_load_loses_no_request(
     finished = await asyncio.wait_for(asyncio.gather(*held), WAIT_S)
     assert [r.status for r in finished] == [200] * 10
     assert proxy.sample("strangler_config_reloads_total", result="success") == 6
+
+
+async def test_a_file_renamed_into_place_goes_live_at_once_without_waiting_to_settle(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams, 0), watch_interval_s=0.05)  # settle time: the default 2 s
+    staged = write_config(proxy.config_path.with_name("routes.yaml.new"), _doc(upstreams, 100))
+    os.utime(staged, (1_000_000_000, 1_000_000_000))  # written (and validated) well before the rename
+    os.replace(staged, proxy.config_path)
+
+    async def switched() -> bool:
+        return await _served_by(proxy) == "new"
+
+    await _until(switched, "the renamed file to be served")
+    assert proxy.sample("strangler_config_watch_events_total", event="renamed") == 1
+    assert proxy.sample("strangler_config_watch_events_total", event="settled") == 0
+
+
+async def test_an_fd_shortage_is_said_as_such_never_as_an_unreadable_file(
+    make_proxy: ProxyFactory, upstreams: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = await make_proxy(_doc(upstreams, 0))
+    store, metrics = proxy.app[STORE], proxy.app[METRICS]
+    failure = OSError(errno.EMFILE, "Too many open files")
+
+    def reader(path: str) -> Seen:
+        raise failure
+
+    async def counted(event: str) -> bool:
+        return proxy.sample("strangler_config_watch_events_total", event=event) >= 1
+
+    with capture_logs() as logs:
+        task = asyncio.ensure_future(watch(store, interval_s=0.01, metrics=metrics, reader=reader))
+        try:
+            await _until(lambda: counted("fd_shortage"), "the fd shortage to be counted")
+            await asyncio.sleep(0.1)  # more polls, still out of descriptors: said once
+            failure = OSError(errno.ENOENT, "No such file or directory")
+            await _until(lambda: counted("unreadable"), "the missing file to be counted")
+        finally:
+            task.cancel()
+        monkeypatch.setattr(Path, "read_bytes", lambda self: reader(str(self)))
+        failure = OSError(errno.ENFILE, "Too many open files in system")
+        result = await store.reload("admin")
+    events = [line["event"] for line in logs]
+    assert events.count("config_watch_fd_shortage") == 1
+    assert events.count("config_file_unreadable") == 1
+    assert proxy.sample("strangler_config_watch_events_total", event="fd_shortage") == 1
+    [shortage] = [line for line in logs if line["event"] == "config_watch_fd_shortage"]
+    assert shortage["log_level"] == "error"
+    assert "ulimit -n" in shortage["detail"]
+    assert not result.ok
+    [failed] = [line for line in logs if line["event"] == "config_reload_failed"]
+    assert failed["cause"] == "fd_shortage"
+    assert "file descriptors" in result.errors[0]
+
+
+async def test_a_watched_content_that_changed_again_before_it_was_read_is_not_applied(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams, 0))
+    write_config(proxy.config_path, _doc(upstreams, 100))
+    result = await proxy.app[STORE].reload("watch", expect_sha256="0" * 64)  # what the watcher had settled
+    assert (result.ok, result.changed, result.stale) == (True, False, True)
+    assert await _served_by(proxy) == "legacy"
+    assert proxy.sample("strangler_config_reloads_total", result="success") == 0
+    assert proxy.sample("strangler_config_reloads_total", result="failure") == 0

@@ -148,8 +148,12 @@ async def test_a_download_is_streamed_not_buffered(make_proxy: ProxyFactory, ups
     assert response.headers["Transfer-Encoding"] == "chunked"
 
 
-async def test_an_upload_is_streamed_not_buffered(make_proxy: ProxyFactory, upstreams: Any) -> None:
-    proxy, recorder, _ = await _proxy(make_proxy, upstreams)
+async def test_an_upload_on_a_streaming_route_is_streamed_not_buffered(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    streamed = {"name": "uploads", "match": {"path_prefix": "/upload"}, "primary": "legacy",
+                "request_body": "stream"}  # fmt: skip
+    proxy, recorder, _ = await _proxy(make_proxy, upstreams, routes=[streamed])
 
     async def body() -> AsyncIterator[bytes]:
         yield b"first-part"

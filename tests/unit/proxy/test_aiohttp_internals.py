@@ -141,6 +141,7 @@ READ = [  # (owner, attribute, what the front door does with it)
     ("RequestHandler", "_current_request", "the request being answered, if any"),
     ("RequestHandler", "_loop", "the head and body timers are armed on it"),
     ("RequestHandler", "transport", "refusals are written to it"),
+    ("RequestHandler", "_lingering_time", "close_after_response zeroes it: an Expect refusal closes at once"),
 ]
 
 

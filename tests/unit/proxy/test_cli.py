@@ -76,7 +76,10 @@ def test_show_prints_the_config_with_defaults_filled_in(capsys: pytest.CaptureFi
     shown = json.loads(capsys.readouterr().out)
     assert shown["upstreams"]["legacy"] == {
         "url": "http://127.0.0.1:8081", "connect_timeout_s": 2.0, "timeout_s": 60.0,
-        "circuit": {"failures": 5, "open_s": 5.0, "max_open_s": 60.0}}
+        "circuit": {"failures": 5, "open_s": 5.0, "max_open_s": 60.0},
+        "max_connections": 512, "queue_timeout_s": 1.0}
+    assert shown["routes"][0]["request_body"] == "buffer"
+    assert shown["limits"]["memory_budget_bytes"] == 64 * 1024 * 1024
     assert shown["routes"][0]["rollout"]["salt"] == "images"
     assert shown["routes"][0]["flags"][2]["in"] == ["alice", "bob"]
 
@@ -121,7 +124,7 @@ def test_serve_passes_its_options_and_the_admin_token_to_the_server(monkeypatch:
     assert main(["serve", "--config", "routes.yaml", "--port", "9000", "--log-level", "WARNING"]) == 0
     assert calls == [{"config_path": "routes.yaml", "host": "0.0.0.0", "port": 9000,
                       "admin_host": "127.0.0.1", "admin_port": 8089, "admin_token": "s3cret",
-                      "shadow_key": None}]
+                      "shadow_key": None, "reload_settle_s": 2.0}]
 
 
 def test_serve_reads_the_shadow_key_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -175,3 +178,24 @@ def test_an_unknown_log_level_is_a_usage_error() -> None:
     result = run_cli("serve", "--config", "routes.yaml", "--log-level", "chatty")
     assert result.returncode == 2
     assert "--log-level" in result.stderr
+
+
+def test_serve_passes_the_reload_settle_time_and_refuses_a_negative_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    assert main(["serve", "--config", "r.yaml", "--reload-settle-s", "0.5"]) == 0
+    assert calls[0]["reload_settle_s"] == 0.5
+    for bad in ("-1", "nan", "soon"):
+        with pytest.raises(SystemExit) as exited:
+            main(["serve", "--config", "r.yaml", "--reload-settle-s", bad])
+        assert exited.value.code == 2
+    assert "--reload-settle-s" in capsys.readouterr().err
+
+
+def test_serve_help_says_what_the_settle_time_is_for() -> None:
+    result = run_cli("serve", "--help")
+    assert result.returncode == 0
+    assert "--reload-settle-s" in result.stdout
+    assert "renamed into place" in " ".join(result.stdout.split())

@@ -1,0 +1,115 @@
+"""The admin listener's bearer-token check, and the brake on a peer that keeps failing it.
+
+Every refused request is counted in `strangler_admin_auth_failures_total{reason}` (`missing`, `wrong`,
+`throttled`; never a peer label: unbounded) and logged at WARNING with the peer address, never with
+what was sent. A peer (the TCP peer's address) that sends a wrong token FREE_FAILURES times without
+FORGET_S passing between two of them is throttled: for FIRST_BLOCK_S after that failure, doubling with
+each further one up to MAX_BLOCK_S, its protected requests get 429 `too_many_auth_failures` with
+`Retry-After`, and no token it sends is even compared, so guessing goes no faster than the blocks allow
+(one guess per 30 s, instead of as fast as the listener answers). A missing token guesses nothing: it is
+counted and logged but does not throttle. A success forgets the peer; other peers are not affected.
+The table is bounded (MAX_PEERS, least recently failing first out).
+
+`AuthThrottle` is pure (the clock is passed in); `check` is the aiohttp side used by admin.py.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from proxy.metrics import ProxyMetrics
+from strangler_common.web import json_error
+
+_log = structlog.get_logger("proxy.admin")
+FREE_FAILURES = 10  # wrong tokens a peer may send before it is throttled
+FORGET_S = 60.0  # a peer's failures are forgotten after this long without one
+FIRST_BLOCK_S = 1.0
+MAX_BLOCK_S = 30.0
+MAX_PEERS = 4096
+
+
+@dataclass(slots=True)
+class _Peer:
+    failures: int = 0
+    last_failure: float = 0.0
+    blocked_until: float = 0.0
+
+
+class AuthThrottle:
+    """Failed authentications per peer, and how long each peer must wait before it may try again."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_peers: int = MAX_PEERS) -> None:
+        self._clock = clock
+        self._max_peers = max_peers
+        self._peers: OrderedDict[str, _Peer] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def retry_after(self, peer: str) -> float | None:
+        """Seconds `peer` must still wait, or None when it may try."""
+        entry = self._peers.get(peer)
+        if entry is None:
+            return None
+        left = entry.blocked_until - self._clock()
+        return left if left > 0 else None
+
+    def failed(self, peer: str) -> tuple[int, float | None]:
+        """Count a failure: (failures in a row, seconds of the block it starts, or None)."""
+        now = self._clock()
+        entry = self._peers.pop(peer, None)
+        if entry is None or now - entry.last_failure >= FORGET_S:
+            entry = _Peer()
+        self._peers[peer] = entry  # most recent last: the oldest goes first when the table is full
+        while len(self._peers) > self._max_peers:
+            self._peers.popitem(last=False)
+        entry.failures += 1
+        entry.last_failure = now
+        if entry.failures < FREE_FAILURES:
+            return entry.failures, None
+        block = min(MAX_BLOCK_S, FIRST_BLOCK_S * 2 ** (entry.failures - FREE_FAILURES))
+        entry.blocked_until = now + block
+        return entry.failures, block
+
+    def succeeded(self, peer: str) -> None:
+        self._peers.pop(peer, None)
+
+
+def check(
+    request: web.Request, expected: str, throttle: AuthThrottle, metrics: ProxyMetrics
+) -> web.StreamResponse | None:
+    """None when the request carries the token; otherwise the 401 or 429 to answer with."""
+    peer = request.remote or "unknown"
+    wait = throttle.retry_after(peer)
+    if wait is not None:  # said once, when the block started; counted every time
+        metrics.admin_auth_failures.labels("throttled").inc()
+        return json_error(
+            429,
+            "too_many_auth_failures",
+            "too many failed authentications from this address; retry after the time given",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    header = request.headers.get("Authorization", "")
+    scheme, _, supplied = header.partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), expected.encode()):
+        throttle.succeeded(peer)
+        return None
+    reason = "wrong" if header.strip() else "missing"
+    failures, block = throttle.failed(peer) if reason == "wrong" else (None, None)
+    metrics.admin_auth_failures.labels(reason).inc()
+    _log.warning("admin_auth_failed", peer=peer, reason=reason, method=request.method, path=request.path,
+                 failures=failures, blocked_s=block)  # fmt: skip
+    return json_error(
+        401,
+        "unauthorized",
+        "a valid 'Authorization: Bearer <token>' header is required",
+        headers={"WWW-Authenticate": 'Bearer realm="strangler-admin"'},
+    )
