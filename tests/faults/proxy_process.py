@@ -81,7 +81,8 @@ class Served:
         return total
 
 
-async def _collect(served: Served, stream: asyncio.StreamReader) -> None:
+async def collect_logs(served: Served, stream: asyncio.StreamReader) -> None:
+    """Keep every JSON line the process writes (a line that is not JSON is kept as text)."""
     async for raw in stream:
         try:
             served.lines.append(json.loads(raw))
@@ -106,7 +107,7 @@ async def serve_proxy(
     )  # fmt: skip
     assert process.stderr is not None
     served = Served(process, port, admin_port)
-    collecting = asyncio.ensure_future(_collect(served, process.stderr))
+    collecting = asyncio.ensure_future(collect_logs(served, process.stderr))
     try:
         try:
             await served.wait_for_log("proxy_listening")

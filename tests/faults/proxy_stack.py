@@ -9,10 +9,8 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,14 +20,9 @@ from typing import Any
 
 import yaml
 
+from tests.e2e.conftest import free_port, wait_until_up
+
 REPO = Path(__file__).resolve().parents[2]
-START_DEADLINE_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -66,21 +59,6 @@ class Proxy(Process):
         return total
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    give_up = time.monotonic() + START_DEADLINE_S
-    while time.monotonic() < give_up:
-        if process.poll() is not None:
-            raise AssertionError(f"exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up: {log.read_text()[-2000:]}")
-
-
 def _start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(
@@ -106,7 +84,7 @@ def legacy_stub(workdir: Path, name: str = "legacy") -> Iterator[Process]:
     process = _start(["-m", "legacy_stub", "--host", "127.0.0.1", "--port", str(port)], log,
                      {"LEGACY_IMAGE_DELAY_S": "0"})  # fmt: skip
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}/healthz", process, log)
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", process)
         yield Process(process, port, log)
     finally:
         _stop(process)
@@ -122,7 +100,7 @@ def proxy(workdir: Path, config: dict[str, Any]) -> Iterator[Proxy]:
             "--admin-host", "127.0.0.1", "--admin-port", str(admin_port)]  # fmt: skip
     process = _start(args, log)
     try:
-        _wait_healthy(f"http://127.0.0.1:{admin_port}/healthz", process, log)
+        wait_until_up(f"http://127.0.0.1:{admin_port}/healthz", process)
         yield Proxy(process, port, log, admin_port)
     finally:
         _stop(process)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.faults.proxy_process import Served as Running
+from tests.faults.proxy_process import collect_logs
 from tests.integration.proxy.conftest import (
     WAIT_S,
     closed_port,
@@ -25,35 +25,6 @@ from tests.integration.proxy.conftest import (
 )
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@dataclass
-class Running:
-    process: asyncio.subprocess.Process
-    port: int
-    admin_port: int
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def wait_for_log(self, event: str, **fields: Any) -> dict[str, Any]:
-        async def found() -> dict[str, Any]:
-            while True:
-                for line in self.lines:
-                    if line.get("event") == event and all(line.get(k) == v for k, v in fields.items()):
-                        return line
-                self.changed.clear()
-                await self.changed.wait()
-
-        return await asyncio.wait_for(found(), WAIT_S * 2)
-
-
-async def _drain(running: Running, stream: asyncio.StreamReader) -> None:
-    async for raw in stream:
-        try:
-            running.lines.append(json.loads(raw))
-        except ValueError:
-            running.lines.append({"event": "(not json)", "text": raw.decode(errors="replace")})
-        running.changed.set()
 
 
 @pytest.fixture
@@ -72,7 +43,7 @@ async def served(tmp_path: Path, upstreams: Any) -> AsyncIterator[tuple[Running,
     )  # fmt: skip
     assert process.stderr is not None
     running = Running(process, port, admin_port)
-    drain = asyncio.ensure_future(_drain(running, process.stderr))
+    drain = asyncio.ensure_future(collect_logs(running, process.stderr))
     try:
         await running.wait_for_log("proxy_listening")
         yield running, config, urls
