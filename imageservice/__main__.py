@@ -2,7 +2,7 @@
 
 imageservice [serve] [--host H] [--port P]     serve the image API (the default command)
 imageservice init-aws                          create the S3 bucket and DynamoDB table if missing
-imageservice reconcile [--dry-run]             remove (or list) blobs no generation references
+imageservice reconcile [--dry-run]             repair (or list) what blobs, records and keys disagree on
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from imageservice.settings import Settings, SettingsError
 from strangler_common.logs import configure_logging
@@ -29,13 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8082)
     commands.add_parser("init-aws", help="create the S3 bucket and the DynamoDB table when missing")
-    reconcile = commands.add_parser("reconcile", help="remove blobs that no generation references")
-    reconcile.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="remove blobs no generation references, generations whose blobs are missing (and their keys), "
+        "and free keys whose holder is gone",
+    )
+    reconcile.add_argument("--dry-run", action="store_true", help="only report what would be repaired")
     reconcile.add_argument(
         "--min-age-s",
         type=float,
         default=3600.0,
-        help="skip blobs younger than this: a running request may not have written its metadata yet",
+        help="skip blobs and generations younger than this: a running request may not have finished yet",
+    )
+    reconcile.add_argument(
+        "--stale-claim-s",
+        type=float,
+        default=None,
+        help="free in-progress keys claimed longer ago than this whose request left nothing behind "
+        "(default: only keys past IMAGESERVICE_IN_PROGRESS_TTL_S)",
     )
     return parser
 
@@ -51,12 +63,16 @@ def _with_default_command(argv: Sequence[str]) -> list[str]:
     return args
 
 
-async def _reconcile(settings: Settings, *, dry_run: bool, min_age_s: float) -> dict[str, object]:
+async def _reconcile(
+    settings: Settings, *, dry_run: bool, min_age_s: float, stale_claim_s: float | None
+) -> dict[str, object]:
     from imageservice.bootstrap import build
 
     async with build(settings) as container:
-        report = await container.service.reconcile(dry_run=dry_run, min_age_s=min_age_s)
-    return {"dry_run": dry_run, "orphans": report.orphans, "removed": report.removed, "failed": report.failed}
+        report = await container.service.reconcile(
+            dry_run=dry_run, min_age_s=min_age_s, stale_claim_s=stale_claim_s
+        )
+    return {"dry_run": dry_run, **asdict(report)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,7 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             clients.close()
         print(json.dumps({"created": created}))
         return 0
-    report = asyncio.run(_reconcile(settings, dry_run=args.dry_run, min_age_s=args.min_age_s))
+    report = asyncio.run(
+        _reconcile(
+            settings, dry_run=args.dry_run, min_age_s=args.min_age_s, stale_claim_s=args.stale_claim_s
+        )
+    )
     print(json.dumps(report))
     return 1 if report["failed"] else 0
 

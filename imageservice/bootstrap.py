@@ -20,7 +20,8 @@ from imageservice.adapters.sqlite_repo import SqliteRepository
 from imageservice.domain.ports import BlobStore, ImageGenerator, ImageRepository
 from imageservice.limits import Limiter
 from imageservice.metrics import ServiceMetrics
-from imageservice.services import GenerationService, Policy
+from imageservice.policy import Backoff, Policy
+from imageservice.services import GenerationService
 from imageservice.settings import Settings, SettingsError
 from strangler_common.shadowmark import ShadowGate
 
@@ -49,6 +50,22 @@ def aws_settings(settings: Settings) -> AwsSettings:
         region=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url,
         max_workers=settings.aws_max_workers,
+        connect_timeout_s=settings.aws_connect_timeout_s,
+        read_timeout_s=settings.aws_read_timeout_s,
+        max_attempts=settings.aws_max_attempts,
+    )
+
+
+def policy(settings: Settings) -> Policy:
+    return Policy(
+        idempotency_ttl_s=settings.idempotency_ttl_s,
+        in_progress_ttl_s=settings.in_progress_ttl_s,
+        settle=Backoff(
+            attempts=settings.settle_attempts,
+            first_s=settings.settle_backoff_s,
+            max_s=settings.settle_max_backoff_s,
+        ),
+        shutdown_settle_s=settings.shutdown_settle_s,
     )
 
 
@@ -121,9 +138,7 @@ async def build(
                 metrics=metrics,
             ),
             metrics=metrics,
-            policy=Policy(
-                idempotency_ttl_s=settings.idempotency_ttl_s, in_progress_ttl_s=settings.in_progress_ttl_s
-            ),
+            policy=policy(settings),
         )
         try:
             if settings.shadow_key is None:

@@ -1,7 +1,8 @@
 """Running one compensating action of the saga: retried with backoff, shielded, counted and logged.
 
-What still fails after the last attempt is counted as `result="failed"` and logged as
-`compensation_failed`; `imageservice reconcile` cleans up what it left.
+What still fails after the last attempt is counted as `result="failed"` and logged: at ERROR as
+`compensation_failed` when nothing else will retry it (`imageservice reconcile` cleans up what it
+left), at WARNING when the caller hands it to the background (`deferred=True`, see settle.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ class Compensator:
         self._attempts = max(1, attempts)
         self._backoff_s = backoff_s
 
-    async def run(self, step: str, action: Callable[[], Awaitable[None]], *, subject: str) -> bool:
+    async def run(
+        self, step: str, action: Callable[[], Awaitable[None]], *, subject: str, deferred: bool = False
+    ) -> bool:
         for attempt in range(self._attempts):
             try:
                 await asyncio.shield(action())  # a second cancellation must not abandon the undo halfway
@@ -40,5 +43,8 @@ class Compensator:
             self._metrics.compensations.labels(step=step, result="ok").inc()
             return True
         self._metrics.compensations.labels(step=step, result="failed").inc()
-        _log.error("compensation_failed", step=step, subject=subject, hint="run `imageservice reconcile`")
+        if deferred:
+            _log.warning("compensation_deferred", step=step, subject=subject, hint="retried in background")
+        else:
+            _log.error("compensation_failed", step=step, subject=subject, hint="run `imageservice reconcile`")
         return False

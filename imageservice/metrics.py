@@ -42,6 +42,36 @@ class ServiceMetrics:
             ["reason"],
             registry=registry,
         )
+        self.key_releases = Counter(
+            "imageservice_key_releases",
+            "Releases of idempotency keys a failed request held: ok (released, or found not to be ours: "
+            "a claim that had never landed), deferred (the inline "
+            "release failed and was handed to the background), retried (a background attempt failed), "
+            "gave_up (the background budget ran out: the key waits for its expiry or `reconcile`).",
+            ["result"],
+            registry=registry,
+        )
+        self.unsettled_keys = Gauge(
+            "imageservice_unsettled_keys",
+            "Keys this process still holds after their request ended (a release being retried, a commit "
+            "whose outcome is unknown being settled; without an Idempotency-Key, the generation alone). "
+            "Non-zero for long means stuck keys.",
+            registry=registry,
+        )
+        self.abandoned_keys = Counter(
+            "imageservice_abandoned_keys",
+            "Keys left held for `reconcile` or their in-progress expiry, by reason (release_gave_up, "
+            "commit_unresolved, shutdown).",
+            ["reason"],
+            registry=registry,
+        )
+        self.uncertain_commits = Counter(
+            "imageservice_uncertain_commits",
+            "Metadata writes that failed without saying whether they landed, by how they were resolved: "
+            "landed, not_landed (compensated), unknown (blobs and key kept, settled in the background).",
+            ["resolution"],
+            registry=registry,
+        )
         self.shadow_markers = Counter(
             "imageservice_shadow_markers",
             "Requests that carried X-Strangler-Shadow, by verdict: signed (a genuine shadow copy), ignored "

@@ -1,15 +1,16 @@
 """The use cases of the image service: generate (a saga with compensation), get, list, file, reconcile.
 
 Entry points call these and only translate. The saga: claim the idempotency key → generate → store
-each blob → write the metadata and complete the key. A failure at any step (or a cancellation) undoes
-what was done, in reverse order: delete the blobs, release the key. Compensations are retried; what
-still fails is logged and counted, and `reconcile` (reconcile.py) later removes blobs no metadata references.
+each blob → write the metadata and complete the key (persist.py). A failure at any step (or a
+cancellation) undoes what was done, in reverse order: delete the blobs, release the key (settle.py).
+Compensations are retried; a key release that still fails goes on in the background until it lands;
+a metadata write whose outcome is unknown keeps its blobs and key until it is settled. What is still
+left is logged and counted, and `reconcile` (reconcile.py) repairs it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,10 +19,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from imageservice.compensation import Compensator
+from imageservice.domain.idempotency import Claim, IdempotencyRecord, check_existing
 from imageservice.domain.model import (
     ID_PREFIX,
-    Claim,
     DomainError,
     Generation,
     GenerationRequest,
@@ -30,24 +30,19 @@ from imageservice.domain.model import (
     KeyReused,
     NotFound,
     StorageFailure,
-    StoragePermissionDenied,
-    check_existing,
+    StorageOutcomeUnknown,
     is_blob_name,
 )
 from imageservice.domain.ports import BlobStore, ImageGenerator, ImageRepository
 from imageservice.limits import Limiter
 from imageservice.metrics import ServiceMetrics
+from imageservice.persist import Persister
+from imageservice.policy import Policy
 from imageservice.reconcile import ReconcileReport, reconcile
+from imageservice.settle import Settler
 
+__all__ = ["GenerationService", "Outcome", "Policy", "new_generation_id"]
 _log = structlog.get_logger("imageservice.saga")
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    idempotency_ttl_s: float = 24 * 3600
-    in_progress_ttl_s: float = 900.0  # a crashed holder frees its key after this long
-    compensation_attempts: int = 3
-    compensation_backoff_s: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +94,14 @@ class GenerationService:
         self._clock = clock
         self._new_id = new_id
         self._persisting: set[asyncio.Future[Outcome]] = set()
-        self._undo = Compensator(
-            metrics, attempts=self.policy.compensation_attempts, backoff_s=self.policy.compensation_backoff_s
+        self.settler = Settler(blobs=blobs, repository=repository, metrics=metrics, policy=self.policy)
+        self._persister = Persister(
+            blobs=blobs,
+            repository=repository,
+            metrics=metrics,
+            settler=self.settler,
+            policy=self.policy,
+            clock=clock,
         )
 
     # ------------------------------------------------------------ generate
@@ -108,22 +109,23 @@ class GenerationService:
     async def generate(
         self, request: GenerationRequest, *, idempotency_key: str | None = None, shadow: bool = False
     ) -> Outcome:
+        generation_id = self._new_id()  # reserved before the claim, which records it
         async with self.limiter.ticket() as ticket:
             if shadow:  # a comparison run for the proxy: no key, nothing stored
                 async with ticket.slot():
-                    generation, _ = await self._generate(request)
+                    generation, _ = await self._generate(request, generation_id)
                 return Outcome(generation, stored=False)
             claim: Claim | None = None
             if idempotency_key is not None:
-                claim, replay = await self._claim(idempotency_key, request)
+                claim, replay = await self._claim(idempotency_key, request, generation_id)
                 if replay is not None:
                     self.metrics.idempotent_replays.inc()
                     return Outcome(replay, replayed=True)
             try:
                 async with ticket.slot():
-                    generation, blobs = await self._generate(request)
+                    generation, blobs = await self._generate(request, generation_id)
             except BaseException as exc:
-                await self._compensate([], claim, cause=exc)
+                await self.settler.compensate([], claim, cause=exc)
                 raise
             # Once the pictures exist, persisting them runs to its end even if the caller goes away:
             # a cancelled metadata write could still commit in its thread after we deleted its blobs.
@@ -140,38 +142,48 @@ class GenerationService:
     async def _persist(
         self, generation: Generation, blobs: list[tuple[str, bytes]], claim: Claim | None
     ) -> Outcome:
-        attempted: list[str] = []
-        try:
-            await self._store(blobs, attempted)
-            await self._complete(generation.complete(), claim)
-        except BaseException as exc:
-            await self._compensate(attempted, claim, cause=exc)
-            raise
-        self.metrics.images.inc(len(attempted))
+        completed = generation.complete()
+        await self._persister.persist(completed, blobs, claim)
         _log.info(
-            "generation_completed",
-            generation_id=generation.id,
-            images=len(attempted),
-            keyed=claim is not None,
+            "generation_completed", generation_id=generation.id, images=len(blobs), keyed=claim is not None
         )
-        return Outcome(generation.complete())
+        return Outcome(completed)
 
     async def drain(self) -> None:
-        """Wait for sagas still persisting (called before the stores close on shutdown)."""
+        """Before the stores close on shutdown: wait for sagas still persisting, then give background
+        settling `Policy.shutdown_settle_s` to finish (what is left is logged and counted)."""
         if self._persisting:
             await asyncio.gather(*self._persisting, return_exceptions=True)
+        await self.settler.drain(self.policy.shutdown_settle_s)
 
-    async def _claim(self, key: str, request: GenerationRequest) -> tuple[Claim | None, Generation | None]:
+    async def _claim(
+        self, key: str, request: GenerationRequest, generation_id: str
+    ) -> tuple[Claim | None, Generation | None]:
         fingerprint = request.fingerprint()
-        async with _storage("claiming the idempotency key"):
-            result = await self.repository.claim(
-                key,
-                fingerprint,
-                owner=uuid.uuid4().hex,
-                now=self._clock(),
-                ttl_s=self.policy.idempotency_ttl_s,
-                in_progress_ttl_s=self.policy.in_progress_ttl_s,
-            )
+        mine = IdempotencyRecord.claimed(
+            key,
+            fingerprint,
+            owner=uuid.uuid4().hex,  # the token that says "this claim is mine", even on a retried write
+            now=self._clock(),
+            ttl_s=self.policy.idempotency_ttl_s,
+            in_progress_ttl_s=self.policy.in_progress_ttl_s,
+            generation_id=generation_id,
+        )
+        try:
+            async with _storage("claiming the idempotency key"):
+                result = await self.repository.claim(
+                    key,
+                    fingerprint,
+                    owner=mine.owner,
+                    now=self._clock(),
+                    ttl_s=self.policy.idempotency_ttl_s,
+                    in_progress_ttl_s=self.policy.in_progress_ttl_s,
+                    generation_id=generation_id,
+                )
+        except StorageOutcomeUnknown:
+            # Our claim may have landed with its answer lost: release it (only if it is ours) later.
+            self.settler.release_later(Claim(mine))
+            raise
         if result.claim is not None:
             return result.claim, None
         if result.existing is None:
@@ -187,8 +199,10 @@ class GenerationService:
             raise StorageFailure("the idempotency record points at a generation that is gone")
         return None, stored
 
-    async def _generate(self, request: GenerationRequest) -> tuple[Generation, list[tuple[str, bytes]]]:
-        generation = Generation.start(self._new_id(), request, now=self._clock())
+    async def _generate(
+        self, request: GenerationRequest, generation_id: str
+    ) -> tuple[Generation, list[tuple[str, bytes]]]:
+        generation = Generation.start(generation_id, request, now=self._clock())
         name = self.generator.name
         started = time.perf_counter()
         outcome = "ok"
@@ -208,48 +222,6 @@ class GenerationService:
         finally:
             self.metrics.generations.labels(generator=name, outcome=outcome).inc()
             self.metrics.generation_duration.labels(generator=name).observe(time.perf_counter() - started)
-
-    async def _store(self, blobs: list[tuple[str, bytes]], attempted: list[str]) -> None:
-        attempted.extend(name for name, _ in blobs)  # a failed put may still have landed: undo them all
-        results = await asyncio.gather(
-            *(self.blobs.put(name, data, "image/png") for name, data in blobs), return_exceptions=True
-        )
-        denied = next((r for r in results if isinstance(r, StoragePermissionDenied)), None)
-        if denied is not None:
-            raise denied  # a misconfiguration, not an outage: say so rather than "storing failed"
-        for result in results:
-            if isinstance(result, BaseException):
-                _log.warning("blob_store_failed", error=type(result).__name__)
-                raise StorageFailure("storing the images failed") from result
-
-    async def _complete(self, generation: Generation, claim: Claim | None) -> None:
-        try:
-            await self.repository.complete(generation, claim, now=self._clock())
-        except StoragePermissionDenied:
-            raise  # refused before anything was written: nothing can have landed
-        except Exception as exc:
-            # The write may have landed before the error reached us; deleting its blobs would break it.
-            try:
-                landed = await self.repository.get(generation.id)
-            except Exception:
-                landed = None
-            if landed is not None:
-                _log.warning("metadata_write_error_but_landed", generation_id=generation.id)
-                return
-            raise StorageFailure("saving the generation failed") from exc
-
-    # ------------------------------------------------------------ compensation
-
-    async def _compensate(self, attempted: list[str], claim: Claim | None, *, cause: BaseException) -> None:
-        _log.info(
-            "saga_compensating", cause=type(cause).__name__, blobs=len(attempted), key_held=claim is not None
-        )
-        for name in reversed(attempted):
-            await self._undo.run("delete_blob", functools.partial(self.blobs.delete, name), subject=name)
-        if claim is not None:
-            await self._undo.run(
-                "release_key", functools.partial(self.repository.release, claim), subject="key"
-            )
 
     # ------------------------------------------------------------ reads
 
@@ -277,7 +249,17 @@ class GenerationService:
 
     # ------------------------------------------------------------ maintenance
 
-    async def reconcile(self, *, dry_run: bool, min_age_s: float) -> ReconcileReport:
+    async def reconcile(
+        self, *, dry_run: bool, min_age_s: float, stale_claim_s: float | None = None
+    ) -> ReconcileReport:
+        """See reconcile.py. `stale_claim_s`: an in-progress claim taken longer ago than this counts as
+        abandoned (default: only claims past their in-progress window)."""
         return await reconcile(
-            self.blobs, self.repository, now=self._clock(), dry_run=dry_run, min_age_s=min_age_s
+            self.blobs,
+            self.repository,
+            now=self._clock(),
+            dry_run=dry_run,
+            min_age_s=min_age_s,
+            in_progress_ttl_s=self.policy.in_progress_ttl_s,
+            stale_claim_s=stale_claim_s,
         )

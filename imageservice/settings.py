@@ -55,6 +55,13 @@ class Settings:
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     aws_max_workers: int = 16
+    aws_connect_timeout_s: float = 5.0
+    aws_read_timeout_s: float = 30.0
+    aws_max_attempts: int = 4  # in all, the first included (botocore's `total_max_attempts`)
+    settle_attempts: int = 12  # background key releases and unknown commits: ~2 minutes in all
+    settle_backoff_s: float = 0.5
+    settle_max_backoff_s: float = 15.0
+    shutdown_settle_s: float = 10.0
     shadow_key: bytes | None = field(default=None, repr=False)  # verifies the proxy's shadow marker
 
     def __post_init__(self) -> None:
@@ -66,6 +73,10 @@ class Settings:
             raise SettingsError("IMAGESERVICE_MAX_CONCURRENCY must be >= 1 and IMAGESERVICE_MAX_QUEUE >= 0")
         if self.openai_max_retries < 0 or self.openai_timeout_s <= 0:
             raise SettingsError("the OpenAI timeout must be > 0 and its retries >= 0")
+        if self.aws_max_attempts < 1 or min(self.aws_connect_timeout_s, self.aws_read_timeout_s) <= 0:
+            raise SettingsError("the AWS timeouts must be > 0 and IMAGESERVICE_AWS_MAX_ATTEMPTS >= 1")
+        if self.settle_attempts < 1 or min(self.settle_backoff_s, self.settle_max_backoff_s) < 0:
+            raise SettingsError("IMAGESERVICE_SETTLE_ATTEMPTS must be >= 1 and its backoffs >= 0")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -103,6 +114,13 @@ class Settings:
             aws_region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or "us-east-1",
             aws_endpoint_url=get("AWS_ENDPOINT_URL"),
             aws_max_workers=int(number("IMAGESERVICE_AWS_MAX_WORKERS", 16, int)),
+            aws_connect_timeout_s=number("IMAGESERVICE_AWS_CONNECT_TIMEOUT_S", 5.0),
+            aws_read_timeout_s=number("IMAGESERVICE_AWS_READ_TIMEOUT_S", 30.0),
+            aws_max_attempts=int(number("IMAGESERVICE_AWS_MAX_ATTEMPTS", 4, int)),
+            settle_attempts=int(number("IMAGESERVICE_SETTLE_ATTEMPTS", 12, int)),
+            settle_backoff_s=number("IMAGESERVICE_SETTLE_BACKOFF_S", 0.5),
+            settle_max_backoff_s=number("IMAGESERVICE_SETTLE_MAX_BACKOFF_S", 15.0),
+            shutdown_settle_s=number("IMAGESERVICE_SHUTDOWN_SETTLE_S", 10.0),
             shadow_key=_shadow_key(env),
         )
 

@@ -42,6 +42,12 @@ class AwsSettings:
     region: str = "us-east-1"
     endpoint_url: str | None = None
     max_workers: int = 16
+    # Timeouts are per attempt; botocore retries throttling, 5xx and connection errors until
+    # `max_attempts` attempts in all (the first included). Short values make an outage fail fast (the
+    # fault tests use 1-2 s and 2 attempts); what must not be lost, the saga retries itself.
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    max_attempts: int = 4
 
 
 class AwsClients:
@@ -49,9 +55,9 @@ class AwsClients:
         self.settings = settings
         config = Config(
             max_pool_connections=settings.max_workers,
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=30,
+            retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
+            connect_timeout=settings.connect_timeout_s,
+            read_timeout=settings.read_timeout_s,
             # boto3 >= 1.36 sends CRC32 checksums by default; S3-compatible emulators may refuse them.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from imageservice.domain.model import Generation, IdempotencyRecord, ImageRecord, KeyStatus, Size, Status
+from imageservice.domain.idempotency import IdempotencyRecord, KeyStatus
+from imageservice.domain.model import Generation, ImageRecord, Size, Status
 
 
 def images_to_json(generation: Generation) -> str:

@@ -3,6 +3,8 @@
 Items: `gen#<id>` (a generation; listed newest first through the `newest` index) and `idem#<key>`
 (an idempotency record). Claiming is one conditional put in the Powertools shape; completing is one
 TransactWriteItems (the generation and the key together); the image bytes live in S3, never here.
+A claim's put that botocore retries after a lost response meets our own item: the owner token tells,
+and the claim proceeds. `reconcile` scans both kinds of item (a Scan: fine for a maintenance job).
 
 Listing reads a GSI with one partition key: fine for this service's volume, and eventually
 consistent (a generation may show up in the list a moment after its 201). Reads by id are strongly
@@ -16,11 +18,12 @@ import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from imageservice.adapters.aws import NEWEST_INDEX, AwsClients, error_code, permission_checked
 from imageservice.adapters.codec import generation_from_fields, images_to_json, record_from_fields
-from imageservice.domain.model import Claim, ClaimResult, Generation, IdempotencyRecord, KeyStatus
+from imageservice.domain.idempotency import Claim, ClaimResult, IdempotencyRecord, KeyStatus
+from imageservice.domain.model import Generation, StorageOutcomeUnknown
 
 T = TypeVar("T")
 _GENERATIONS = "generations"
@@ -38,6 +41,14 @@ def _n(value: float) -> dict[str, str]:
     return {"N": repr(float(value)) if not float(value).is_integer() else str(int(value))}
 
 
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _retried(exc: ClientError) -> bool:
+    return bool(exc.response.get("ResponseMetadata", {}).get("RetryAttempts"))
+
+
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {name: (value.get("S") if "S" in value else value.get("N")) for name, value in item.items()}
 
@@ -53,10 +64,24 @@ class DynamoDbRepository:
             return await self._clients.call(fn, *args, **kwargs)
 
     async def claim(
-        self, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
+        self,
+        key: str,
+        fingerprint: str,
+        *,
+        owner: str,
+        now: float,
+        ttl_s: float,
+        in_progress_ttl_s: float,
+        generation_id: str | None = None,
     ) -> ClaimResult:
         record = IdempotencyRecord.claimed(
-            key, fingerprint, owner=owner, now=now, ttl_s=ttl_s, in_progress_ttl_s=in_progress_ttl_s
+            key,
+            fingerprint,
+            owner=owner,
+            now=now,
+            ttl_s=ttl_s,
+            in_progress_ttl_s=in_progress_ttl_s,
+            generation_id=generation_id,
         )
         item = {
             "pk": _s(f"idem#{key}"),
@@ -67,6 +92,7 @@ class DynamoDbRepository:
             "expires_at": _n(record.expires_at),
             "in_progress_expires_at": _n(record.in_progress_expires_at),
             "ttl": _n(math.ceil(record.expires_at)),
+            **({"generation_id": _s(generation_id)} if generation_id else {}),
         }
 
         def work() -> ClaimResult:
@@ -87,13 +113,22 @@ class DynamoDbRepository:
                     if error_code(exc) != "ConditionalCheckFailedException":
                         raise
                     old = exc.response.get("Item") or self._get_item(f"idem#{key}")
-                    if old is not None:
-                        return ClaimResult(existing=record_from_fields(_plain(old)))
-                    continue
+                    if old is None:
+                        continue
+                    existing = record_from_fields(_plain(old))
+                    if existing.held_by(owner):  # botocore retried our put after its answer was lost
+                        return ClaimResult(claim=Claim(record))
+                    return ClaimResult(existing=existing)
                 return ClaimResult(claim=Claim(record))
             raise RuntimeError("the idempotency key kept changing under us")
 
-        return await self._call(work)
+        try:
+            return await self._call(work)
+        except (BotoCoreError, ClientError) as exc:
+            if isinstance(exc, ClientError) and _status(exc) < 500 and not _retried(exc):
+                raise  # refused at the first attempt (validation, throttling): nothing was written
+            # botocore retried; any attempt before the last may have landed with its answer lost.
+            raise StorageOutcomeUnknown("claiming the idempotency key failed; it may have landed") from exc
 
     def _get_item(self, pk: str) -> dict[str, Any] | None:
         response = self._db.get_item(TableName=self._table, Key={"pk": _s(pk)}, ConsistentRead=True)
@@ -175,21 +210,51 @@ class DynamoDbRepository:
 
     async def held_keys(self) -> list[str]:
         """In-progress keys (for tests and operators): after a failed saga there must be none."""
+        return [record.key for record in await self.all_keys() if record.status is KeyStatus.IN_PROGRESS]
 
-        def work() -> list[str]:
-            keys: list[str] = []
-            paginator = self._db.get_paginator("scan")
-            for page in paginator.paginate(
-                TableName=self._table,
-                FilterExpression="begins_with(pk, :idem) AND #status = :in_progress",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":idem": _s("idem#"),
-                    ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
-                },
-            ):
-                keys.extend(item["key"]["S"] for item in page.get("Items", []))
-            return keys
+    # ------------------------------------------------------------ for reconcile
+
+    def _scan(self, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self._db.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": _s(prefix)},
+            ConsistentRead=True,
+        ):
+            items.extend(page.get("Items", []))
+        return items
+
+    async def all_generations(self) -> list[Generation]:
+        return [_generation(item) for item in await self._call(self._scan, "gen#")]
+
+    async def all_keys(self) -> list[IdempotencyRecord]:
+        return [record_from_fields(_plain(item)) for item in await self._call(self._scan, "idem#")]
+
+    async def delete_generation(self, generation_id: str) -> None:
+        await self._call(self._db.delete_item, TableName=self._table, Key={"pk": _s(f"gen#{generation_id}")})
+
+    async def drop_key(self, record: IdempotencyRecord) -> bool:
+        condition = "#owner = :owner AND #status = :status"
+        values = {":owner": _s(record.owner), ":status": _s(record.status.value)}
+        if record.generation_id is not None:
+            condition += " AND generation_id = :gid"
+            values[":gid"] = _s(record.generation_id)
+
+        def work() -> bool:
+            try:
+                self._db.delete_item(
+                    TableName=self._table,
+                    Key={"pk": _s(f"idem#{record.key}")},
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return False  # changed since it was read (completed, re-claimed): not ours to drop
+            return True
 
         return await self._call(work)
 

@@ -3,6 +3,8 @@
 One connection, used by one worker thread, so statements never interleave; each use case is one
 transaction. Claiming a key is `BEGIN IMMEDIATE` + read + write: the write lock makes it the
 conditional write the saga needs. Completing writes the generation and the key in one transaction.
+A statement that fails (a full disk: "database or disk is full") rolls its transaction back, so a
+failed write never half-lands; the saga retries what it must (a key release) in the background.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from imageservice.adapters.codec import generation_from_fields, images_to_json, record_from_fields
-from imageservice.domain.model import Claim, ClaimResult, Generation, IdempotencyRecord, KeyStatus
+from imageservice.domain.idempotency import Claim, ClaimResult, IdempotencyRecord, KeyStatus
+from imageservice.domain.model import Generation
 
 T = TypeVar("T")
 
@@ -66,10 +69,24 @@ class SqliteRepository:
     # ------------------------------------------------------------ idempotency
 
     async def claim(
-        self, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
+        self,
+        key: str,
+        fingerprint: str,
+        *,
+        owner: str,
+        now: float,
+        ttl_s: float,
+        in_progress_ttl_s: float,
+        generation_id: str | None = None,
     ) -> ClaimResult:
         record = IdempotencyRecord.claimed(
-            key, fingerprint, owner=owner, now=now, ttl_s=ttl_s, in_progress_ttl_s=in_progress_ttl_s
+            key,
+            fingerprint,
+            owner=owner,
+            now=now,
+            ttl_s=ttl_s,
+            in_progress_ttl_s=in_progress_ttl_s,
+            generation_id=generation_id,
         )
 
         def work() -> ClaimResult:
@@ -79,11 +96,14 @@ class SqliteRepository:
                 row = db.execute("SELECT * FROM idempotency WHERE key = ?", (key,)).fetchone()
                 if row is not None:
                     existing = record_from_fields(dict(row))
+                    if existing.held_by(owner):
+                        db.execute("COMMIT")
+                        return ClaimResult(claim=Claim(record))
                     if existing.is_live(now):
                         db.execute("COMMIT")
                         return ClaimResult(existing=existing)
                 db.execute(
-                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         key,
                         fingerprint,
@@ -91,6 +111,7 @@ class SqliteRepository:
                         owner,
                         record.expires_at,
                         record.in_progress_expires_at,
+                        generation_id,
                     ),
                 )
                 db.execute("COMMIT")
@@ -163,10 +184,36 @@ class SqliteRepository:
 
     async def held_keys(self) -> list[str]:
         """In-progress keys (for tests and operators): after a failed saga there must be none."""
+        return [record.key for record in await self.all_keys() if record.status is KeyStatus.IN_PROGRESS]
 
-        def work() -> list[str]:
-            rows = self._conn().execute("SELECT key FROM idempotency WHERE status = ?", ("in_progress",))
-            return [str(row[0]) for row in rows.fetchall()]
+    # ------------------------------------------------------------ for reconcile
+
+    async def all_generations(self) -> list[Generation]:
+        def work() -> list[Generation]:
+            return [_generation(row) for row in self._conn().execute("SELECT * FROM generations").fetchall()]
+
+        return await self._run(work)
+
+    async def all_keys(self) -> list[IdempotencyRecord]:
+        def work() -> list[IdempotencyRecord]:
+            rows = self._conn().execute("SELECT * FROM idempotency ORDER BY key").fetchall()
+            return [record_from_fields(dict(row)) for row in rows]
+
+        return await self._run(work)
+
+    async def delete_generation(self, generation_id: str) -> None:
+        def work() -> None:
+            self._conn().execute("DELETE FROM generations WHERE id = ?", (generation_id,))
+
+        await self._run(work)
+
+    async def drop_key(self, record: IdempotencyRecord) -> bool:
+        def work() -> bool:
+            deleted = self._conn().execute(
+                "DELETE FROM idempotency WHERE key = ? AND owner = ? AND status = ? AND generation_id IS ?",
+                (record.key, record.owner, record.status.value, record.generation_id),
+            ).rowcount
+            return bool(deleted)
 
         return await self._run(work)
 

@@ -1,7 +1,8 @@
 """Value objects, the generation aggregate and the domain errors of image generation.
 
-Owns the rules (sizes, prompt length, blob names, idempotency fingerprints and expiry); knows
-nothing about HTTP status codes, storage engines or the clock (times are passed in).
+Owns the rules (sizes, prompt length, blob names, request fingerprints); knows nothing about HTTP
+status codes, storage engines or the clock (times are passed in). Idempotency records live in
+idempotency.py.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ class GeneratorTimeout(GeneratorFailure):
 
 class StorageFailure(DomainError):
     code = "storage_unavailable"
+
+
+class StorageOutcomeUnknown(StorageFailure):
+    """A write failed without saying whether it landed: its answer was lost, or the store's client
+    retried it and a later attempt failed after an earlier one may have gone through."""
 
 
 class StoragePermissionDenied(StorageFailure):
@@ -221,64 +227,3 @@ class Generation:
 
     def references(self, name: str) -> bool:
         return any(image.name == name for image in self.images)
-
-
-# ---------------------------------------------------------------- idempotency
-
-
-class KeyStatus(enum.Enum):
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    key: str
-    fingerprint: str
-    status: KeyStatus
-    owner: str
-    expires_at: float
-    in_progress_expires_at: float
-    generation_id: str | None = None
-
-    @classmethod
-    def claimed(
-        cls, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
-    ) -> IdempotencyRecord:
-        """The record a fresh claim writes: in progress, held by `owner`, with both expiries set."""
-        return cls(
-            key=key,
-            fingerprint=fingerprint,
-            status=KeyStatus.IN_PROGRESS,
-            owner=owner,
-            expires_at=now + ttl_s,
-            in_progress_expires_at=now + in_progress_ttl_s,
-        )
-
-    def is_live(self, now: float) -> bool:
-        """Stores may keep dead records for a while (DynamoDB TTL lags); expiry is decided here."""
-        if self.expires_at < now:
-            return False
-        return not (self.status is KeyStatus.IN_PROGRESS and self.in_progress_expires_at < now)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A fresh hold on a key: only the holder (same owner token) may complete or release it."""
-
-    record: IdempotencyRecord
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
-    claim: Claim | None = None
-    existing: IdempotencyRecord | None = None
-
-
-def check_existing(record: IdempotencyRecord, fingerprint: str) -> str:
-    """Decide what a live record of another request means for this one; returns the generation id."""
-    if record.fingerprint != fingerprint:
-        raise KeyReused("Idempotency-Key: this key was used with a different request body")
-    if record.status is KeyStatus.IN_PROGRESS or record.generation_id is None:
-        raise InProgress("Idempotency-Key: a request with this key is still in progress")
-    return record.generation_id

@@ -8,13 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from imageservice.domain.model import (
-    Claim,
-    ClaimResult,
-    GeneratedImage,
-    Generation,
-    GenerationRequest,
-)
+from imageservice.domain.idempotency import Claim, ClaimResult, IdempotencyRecord
+from imageservice.domain.model import GeneratedImage, Generation, GenerationRequest
 
 
 class ImageGenerator(Protocol):
@@ -48,9 +43,20 @@ class ImageRepository(Protocol):
     """Generation metadata and idempotency records, in one store so that completing is atomic."""
 
     async def claim(
-        self, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
+        self,
+        key: str,
+        fingerprint: str,
+        *,
+        owner: str,
+        now: float,
+        ttl_s: float,
+        in_progress_ttl_s: float,
+        generation_id: str | None = None,
     ) -> ClaimResult:
-        """One conditional write: take the key unless a live record holds it; then return that record."""
+        """One conditional write: take the key unless a live record holds it; then return that record.
+
+        A live record held by `owner` is our own claim (a retried write whose first attempt landed):
+        it is returned as the claim, never as someone else's record."""
         ...
 
     async def complete(self, generation: Generation, claim: Claim | None, *, now: float) -> None:
@@ -64,3 +70,18 @@ class ImageRepository(Protocol):
     async def get(self, generation_id: str) -> Generation | None: ...
 
     async def list_recent(self, limit: int) -> list[Generation]: ...
+
+    # ---- for `reconcile`: full scans and repairs, never on a request's path
+
+    async def all_generations(self) -> list[Generation]: ...
+
+    async def delete_generation(self, generation_id: str) -> None:
+        """Idempotent: deleting a missing generation is not an error."""
+        ...
+
+    async def all_keys(self) -> list[IdempotencyRecord]: ...
+
+    async def drop_key(self, record: IdempotencyRecord) -> bool:
+        """Delete the key only if it is still exactly this record (owner, status, generation);
+        returns whether it was deleted."""
+        ...

@@ -154,7 +154,18 @@ class LambdaApp:
             self._container = await self._stack.enter_async_context(
                 build(self._settings, overrides=self._overrides)
             )
-        return await dispatch(self._container, event)
+        response = await dispatch(self._container, event)
+        pending = self._container.service.settler.pending
+        if pending:
+            # Lambda freezes this environment once we return: background settling (a key release, an
+            # unknown commit) pauses until the next invocation here, or dies with the environment.
+            _log.warning(
+                "background_settling_paused",
+                jobs=pending,
+                detail="resumes on this environment's next invocation; if it is reclaimed instead, the "
+                "keys wait for their in-progress expiry or `imageservice reconcile`",
+            )
+        return response
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

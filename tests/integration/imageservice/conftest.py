@@ -9,25 +9,21 @@ import json
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from moto.server import ThreadedMotoServer
 
 from imageservice.adapters.aws import AwsClients, AwsSettings, init_aws
+from imageservice.adapters.dynamodb_repo import DynamoDbRepository
+from imageservice.adapters.fs_blobs import FsBlobStore
 from imageservice.adapters.local_generator import paint
+from imageservice.adapters.s3_blobs import S3BlobStore
+from imageservice.adapters.sqlite_repo import SqliteRepository
 from imageservice.domain.model import Size
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+from imageservice.domain.ports import BlobStore
 
 
 @pytest.fixture
@@ -162,3 +158,29 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
 def body_of(response_text: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(response_text)
     return loaded
+
+
+SqliteOrDynamo = SqliteRepository | DynamoDbRepository
+
+
+@dataclass
+class Backend:
+    """One real storage backend (local files + SQLite, or S3 + DynamoDB on moto) for a test."""
+
+    name: str
+    blobs: BlobStore
+    repository: SqliteOrDynamo
+
+
+@pytest.fixture(params=["local", "aws"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "local":
+        blobs = FsBlobStore(tmp_path / "images")
+        blobs.ensure()
+        repository = SqliteRepository(tmp_path / "meta.sqlite3")
+        await repository.open()
+        yield Backend("local", blobs, repository)
+        await repository.close()
+    else:
+        clients = request.getfixturevalue("aws_clients")
+        yield Backend("aws", S3BlobStore(clients), DynamoDbRepository(clients))

@@ -29,6 +29,10 @@ METRICS = (
     "imageservice_idempotent_replays_total",
     "imageservice_in_flight",
     "imageservice_rejected_total",
+    "imageservice_key_releases_total",
+    "imageservice_unsettled_keys",
+    "imageservice_abandoned_keys_total",
+    "imageservice_uncertain_commits_total",
 )
 
 

@@ -272,3 +272,36 @@ def test_behind_api_gateway_only_a_signed_marker_makes_a_shadow_copy(tmp_path: P
 def app_json(response: dict[str, Any]) -> dict[str, Any]:
     assert response["statusCode"] == 201, response
     return dict(json.loads(response["body"]))
+
+
+def test_background_settling_left_when_an_invocation_ends_is_logged_not_silent(tmp_path: Path) -> None:
+    from imageservice.bootstrap import Overrides
+    from tests.unit.imageservice.fakes import (
+        FakeGenerator,
+        Faults,
+        FlakyBlobStore,
+        FlakyRepository,
+        InMemoryBlobStore,
+        InMemoryRepository,
+    )
+
+    faults = Faults()
+    faults.fail("put")
+    faults.fail("release")  # the key cannot be released before the invocation returns
+    overrides = Overrides(
+        generator=FakeGenerator(),
+        blobs=FlakyBlobStore(InMemoryBlobStore(), faults),
+        repository=FlakyRepository(InMemoryRepository(), faults),
+    )
+    lambda_app = LambdaApp(Settings(data_dir=tmp_path, shutdown_settle_s=0.01), overrides=overrides)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            keyed = {**JSON, "Idempotency-Key": "k"}
+            answer = lambda_app(rest_event("POST", "/api/images", body=BODY, headers=keyed))
+    finally:
+        lambda_app.close()
+
+    assert answer["statusCode"] == 503
+    (paused,) = [line for line in logs if line["event"] == "background_settling_paused"]
+    assert paused["log_level"] == "warning"
+    assert paused["jobs"] == 1

@@ -68,7 +68,9 @@ def test_reconcile_dry_run_reports_orphans_and_then_removes_them(tmp_path: Path)
     dry = subprocess.run(
         [*command, "--dry-run"], env=env_for(tmp_path), capture_output=True, timeout=60, check=True
     )
-    assert json.loads(dry.stdout)["orphans"] == [orphan.name]
+    report = json.loads(dry.stdout)
+    assert report["orphans"] == [orphan.name]
+    assert {"broken_generations", "dangling_keys", "abandoned_claims", "freed_keys"} <= report.keys()
     assert orphan.exists()
 
     real = subprocess.run(command, env=env_for(tmp_path), capture_output=True, timeout=60, check=True)

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from imageservice.adapters.dynamodb_repo import DynamoDbRepository
-from imageservice.adapters.fs_blobs import FsBlobStore
-from imageservice.adapters.s3_blobs import S3BlobStore
-from imageservice.adapters.sqlite_repo import SqliteRepository
 from imageservice.domain.model import (
     Generation,
     GenerationRequest,
@@ -23,7 +16,7 @@ from imageservice.domain.model import (
     Size,
     StorageFailure,
 )
-from imageservice.domain.ports import BlobStore
+from tests.integration.imageservice.conftest import Backend
 from tests.unit.imageservice.fakes import (
     Clock,
     FakeGenerator,
@@ -33,29 +26,6 @@ from tests.unit.imageservice.fakes import (
     FlakyRepository,
     make_service,
 )
-
-SqliteOrDynamo = SqliteRepository | DynamoDbRepository
-
-
-@dataclass
-class Backend:
-    name: str
-    blobs: BlobStore
-    repository: SqliteOrDynamo
-
-
-@pytest.fixture(params=["local", "aws"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    if request.param == "local":
-        blobs = FsBlobStore(tmp_path / "images")
-        blobs.ensure()
-        repository = SqliteRepository(tmp_path / "meta.sqlite3")
-        await repository.open()
-        yield Backend("local", blobs, repository)
-        await repository.close()
-    else:
-        clients = request.getfixturevalue("aws_clients")
-        yield Backend("aws", S3BlobStore(clients), DynamoDbRepository(clients))
 
 
 def req(prompt: str = "a harbour", n: int = 2) -> GenerationRequest:
@@ -231,3 +201,25 @@ async def test_a_completed_key_past_its_expiry_is_free_even_if_the_store_still_h
 
     assert not again.replayed
     assert again.generation.id != first.generation.id
+
+
+async def test_a_claim_written_again_by_its_own_holder_is_still_its_claim(backend: Backend) -> None:
+    repo = backend.repository
+    reserved = "img_" + "f" * 32
+    first = await repo.claim(
+        "key-1", "fp", owner="me", now=1000.0, ttl_s=3600, in_progress_ttl_s=60, generation_id=reserved
+    )
+    # The same write again, as botocore sends it when the first one's answer was lost.
+    again = await repo.claim(
+        "key-1", "fp", owner="me", now=1000.5, ttl_s=3600, in_progress_ttl_s=60, generation_id=reserved
+    )
+    rival = await repo.claim("key-1", "fp", owner="you", now=1001.0, ttl_s=3600, in_progress_ttl_s=60)
+
+    assert first.claim is not None
+    assert again.claim is not None
+    assert again.claim.record.owner == "me"
+    assert rival.claim is None
+    assert rival.existing is not None
+    assert (rival.existing.owner, rival.existing.generation_id) == ("me", reserved)
+    await repo.release(again.claim)
+    assert await repo.held_keys() == []

@@ -8,19 +8,13 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from imageservice.adapters.local_generator import paint
-from imageservice.domain.model import (
-    Claim,
-    ClaimResult,
-    GeneratedImage,
-    Generation,
-    GenerationRequest,
-    IdempotencyRecord,
-    KeyStatus,
-)
+from imageservice.domain.idempotency import Claim, ClaimResult, IdempotencyRecord, KeyStatus
+from imageservice.domain.model import GeneratedImage, Generation, GenerationRequest
 from imageservice.domain.ports import BlobInfo, BlobStore, ImageGenerator, ImageRepository
 from imageservice.limits import Limiter
 from imageservice.metrics import ServiceMetrics
-from imageservice.services import GenerationService, Policy
+from imageservice.policy import Backoff, Policy
+from imageservice.services import GenerationService
 
 
 class InjectedFault(RuntimeError):
@@ -102,13 +96,29 @@ class InMemoryRepository:
         self.keys: dict[str, IdempotencyRecord] = {}
 
     async def claim(
-        self, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
+        self,
+        key: str,
+        fingerprint: str,
+        *,
+        owner: str,
+        now: float,
+        ttl_s: float,
+        in_progress_ttl_s: float,
+        generation_id: str | None = None,
     ) -> ClaimResult:
         existing = self.keys.get(key)
+        if existing is not None and existing.held_by(owner):
+            return ClaimResult(claim=Claim(existing))
         if existing is not None and existing.is_live(now):
             return ClaimResult(existing=existing)
         record = IdempotencyRecord(
-            key, fingerprint, KeyStatus.IN_PROGRESS, owner, now + ttl_s, now + in_progress_ttl_s
+            key,
+            fingerprint,
+            KeyStatus.IN_PROGRESS,
+            owner,
+            now + ttl_s,
+            now + in_progress_ttl_s,
+            generation_id,
         )
         self.keys[key] = record
         return ClaimResult(claim=Claim(record))
@@ -142,6 +152,21 @@ class InMemoryRepository:
 
     async def held_keys(self) -> list[str]:
         return [k for k, r in self.keys.items() if r.status is KeyStatus.IN_PROGRESS]
+
+    async def all_generations(self) -> list[Generation]:
+        return list(self.generations.values())
+
+    async def delete_generation(self, generation_id: str) -> None:
+        self.generations.pop(generation_id, None)
+
+    async def all_keys(self) -> list[IdempotencyRecord]:
+        return list(self.keys.values())
+
+    async def drop_key(self, record: IdempotencyRecord) -> bool:
+        if self.keys.get(record.key) != record:
+            return False
+        del self.keys[record.key]
+        return True
 
 
 class FlakyGenerator:
@@ -181,11 +206,25 @@ class FlakyRepository:
         self.inner, self.faults = inner, faults
 
     async def claim(
-        self, key: str, fingerprint: str, *, owner: str, now: float, ttl_s: float, in_progress_ttl_s: float
+        self,
+        key: str,
+        fingerprint: str,
+        *,
+        owner: str,
+        now: float,
+        ttl_s: float,
+        in_progress_ttl_s: float,
+        generation_id: str | None = None,
     ) -> ClaimResult:
         self.faults.hit("claim")
         return await self.inner.claim(
-            key, fingerprint, owner=owner, now=now, ttl_s=ttl_s, in_progress_ttl_s=in_progress_ttl_s
+            key,
+            fingerprint,
+            owner=owner,
+            now=now,
+            ttl_s=ttl_s,
+            in_progress_ttl_s=in_progress_ttl_s,
+            generation_id=generation_id,
         )
 
     async def complete(self, generation: Generation, claim: Claim | None, *, now: float) -> None:
@@ -197,10 +236,26 @@ class FlakyRepository:
         await self.inner.release(claim)
 
     async def get(self, generation_id: str) -> Generation | None:
+        self.faults.hit("get")
         return await self.inner.get(generation_id)
 
     async def list_recent(self, limit: int) -> list[Generation]:
         return await self.inner.list_recent(limit)
+
+    async def all_generations(self) -> list[Generation]:
+        return await self.inner.all_generations()
+
+    async def delete_generation(self, generation_id: str) -> None:
+        await self.inner.delete_generation(generation_id)
+
+    async def all_keys(self) -> list[IdempotencyRecord]:
+        return await self.inner.all_keys()
+
+    async def drop_key(self, record: IdempotencyRecord) -> bool:
+        return await self.inner.drop_key(record)
+
+
+INSTANT = Backoff(attempts=5, first_s=0.0, max_s=0.0)  # background settling without waiting
 
 
 class Clock:
@@ -220,6 +275,8 @@ def make_service(
     max_queue: int = 8,
     clock: Clock | None = None,
     registry: CollectorRegistry | None = None,
+    settle: Backoff = INSTANT,
+    shutdown_settle_s: float = 5.0,
 ) -> GenerationService:
     metrics = ServiceMetrics(registry or CollectorRegistry())
     return GenerationService(
@@ -230,6 +287,6 @@ def make_service(
             max_concurrency=max_concurrency, max_queue=max_queue, retry_after_s=2, metrics=metrics
         ),
         metrics=metrics,
-        policy=Policy(compensation_backoff_s=0.0),
+        policy=Policy(compensation_backoff_s=0.0, settle=settle, shutdown_settle_s=shutdown_settle_s),
         clock=clock or Clock(),
     )

@@ -9,14 +9,9 @@ from imageservice.domain.model import (
     Generation,
     GenerationRequest,
     GeneratorFailure,
-    IdempotencyRecord,
-    InProgress,
     InvalidInput,
-    KeyReused,
-    KeyStatus,
     Size,
     Status,
-    check_existing,
     generation_id_of,
     is_blob_name,
 )
@@ -88,31 +83,3 @@ def test_blob_names_lead_back_to_their_generation() -> None:
     assert generation_id_of(f"{GID}_3.png") == GID
     assert generation_id_of("../etc/passwd") is None
     assert not is_blob_name(f"{GID}_0.png/../x")
-
-
-def record(status: KeyStatus, *, expires: float = 100, in_progress_expires: float = 50) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        "k",
-        "fp",
-        status,
-        "owner",
-        expires,
-        in_progress_expires,
-        GID if status is KeyStatus.COMPLETED else None,
-    )
-
-
-def test_a_record_dies_at_its_expiry_even_if_the_store_still_has_it() -> None:
-    assert record(KeyStatus.COMPLETED).is_live(99)
-    assert not record(KeyStatus.COMPLETED).is_live(101)
-    assert record(KeyStatus.IN_PROGRESS).is_live(49)
-    assert not record(KeyStatus.IN_PROGRESS).is_live(51)  # a crashed holder frees its key
-    assert record(KeyStatus.COMPLETED).is_live(51)  # a completed one is kept for replays
-
-
-def test_an_existing_record_means_reused_in_progress_or_replay() -> None:
-    with pytest.raises(KeyReused):
-        check_existing(record(KeyStatus.COMPLETED), "other")
-    with pytest.raises(InProgress):
-        check_existing(record(KeyStatus.IN_PROGRESS), "fp")
-    assert check_existing(record(KeyStatus.COMPLETED), "fp") == GID

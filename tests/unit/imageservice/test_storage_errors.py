@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from imageservice.adapters.aws import is_access_denied
+from imageservice.domain.idempotency import Claim
 from imageservice.domain.model import (
-    Claim,
     Generation,
     GenerationRequest,
     Size,
