@@ -121,3 +121,16 @@ def test_each_pod_reads_the_shared_shadow_key_from_the_secret_mounted_as_a_file(
 def test_the_one_command_that_creates_the_shadow_key_secret_is_documented() -> None:
     assert CREATE_SHADOW_KEY in (K8S / "proxy.yaml").read_text()
     assert CREATE_SHADOW_KEY in (DEPLOY / "README.md").read_text()
+
+
+def test_reconcile_runs_from_one_cronjob_never_two_at_once_against_the_services_storage() -> None:
+    job = one("CronJob", "imageservice-reconcile")
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][0] == "reconcile"
+    service = one("Deployment", "imageservice")["spec"]["template"]["spec"]["containers"][0]
+    names = {"IMAGESERVICE_STORAGE", "IMAGESERVICE_S3_BUCKET", "IMAGESERVICE_DYNAMODB_TABLE", "AWS_REGION"}
+    storage = {e["name"]: e.get("value") for e in service["env"] if e["name"] in names}
+    assert {e["name"]: e.get("value") for e in container["env"]} == storage
+    assert container["image"] == service["image"]
