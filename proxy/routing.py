@@ -27,7 +27,6 @@ from proxy.bucketing import bucket, threshold
 from proxy.config import Config, Limits, Route
 from proxy.rules import FlagRule, KeySource, Methods, PathPrefix, PathRegex
 from proxy.schema_shadow import Shadow
-from proxy.shadow_policy import ShadowPolicy, compile_compare
 
 Role = Literal["primary", "candidate", "default"]
 Reason = Literal["owner", "flag", "percent", "missing_key"]
@@ -75,7 +74,8 @@ class CompiledRoute:
     on_missing_key: Literal["primary", "candidate", "random"] = "primary"
     salt: str = ""
     has_rollout: bool = False
-    shadow: ShadowPolicy | None = None  # mirror primary-served requests to the candidate (shadow.py)
+    # the route's `shadow` block when it mirrors (percent > 0); the shadow package compiles its policy
+    shadow: Shadow | None = None
     # (path pattern, side): data ownership, checked before everything else (reason "owner")
     owners: tuple[tuple[re.Pattern[str], Literal["primary", "candidate"]], ...] = ()
     threshold: int = field(init=False)  # basis points below which a bucket goes to the candidate
@@ -164,28 +164,7 @@ def compile_route(route: Route) -> CompiledRoute:
         salt=(rollout.salt or route.name) if rollout else route.name,
         has_rollout=rollout is not None,
         owners=tuple((re.compile(owner.path_regex), owner.owner) for owner in route.ownership),
-        shadow=compile_shadow(route.shadow, salt=(rollout.salt or route.name) if rollout else route.name),
-    )
-
-
-def compile_shadow(shadow: Shadow | None, *, salt: str) -> ShadowPolicy | None:
-    """None when there is no shadow block or it mirrors 0 %: an idle policy costs nothing per request."""
-    if shadow is None or shadow.percent == 0:
-        return None
-    compare = shadow.compare
-    return ShadowPolicy(
-        percent=shadow.percent,
-        methods=frozenset(shadow.methods),
-        max_in_flight=shadow.max_in_flight,
-        max_body_bytes=shadow.max_body_bytes,
-        timeout_s=shadow.timeout_s,
-        compare=compile_compare(compare.status, compare.headers, compare.ignore, compare.images),
-        noise_percent=shadow.noise_baseline.percent,
-        noise_methods=frozenset(shadow.noise_baseline.methods),
-        keep_mismatches=shadow.keep_mismatches,
-        sample_by=shadow.sample_by,
-        max_per_minute=shadow.max_per_minute,
-        salt=salt,
+        shadow=route.shadow if route.shadow is not None and route.shadow.percent > 0 else None,
     )
 
 

@@ -36,7 +36,7 @@ from proxy.metrics import ProxyMetrics
 from proxy.mismatches import Mismatch, MismatchStore
 from proxy.noise import NoiseMemory
 from proxy.routing import CompiledRoute, RouteTable, UpstreamSpec
-from proxy.shadow_policy import ShadowPolicy
+from proxy.shadow_policy import ShadowPolicy, compile_shadow
 from strangler_common.shadowmark import SHADOW_HEADER, sign
 
 Outcome = Literal[
@@ -83,6 +83,8 @@ class Shadower:
         self.key = key  # signs the marker; None: copies go unmarked and the candidate stores them
         self.in_flight: dict[str, int] = {}
         self._budgets: dict[str, tuple[int, TokenBucket]] = {}  # route -> (max_per_minute, its bucket)
+        # route -> its compiled shadow policy, for the table being served (follow() keeps it in step)
+        self.policies: dict[str, ShadowPolicy] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._breakers = Breakers(clock=time.monotonic)  # the shadow path's own, not the live traffic's
@@ -123,7 +125,7 @@ class Shadower:
         primary: UpstreamSpec,
     ) -> ShadowCall | None:
         """A ShadowCall to tee the exchange into, or None (the skip is already counted)."""
-        policy = route.shadow
+        policy = self.policies.get(route.name)
         if policy is None:
             return None
         skip: Outcome | None = policy.skip_reason(method, sample_key)
@@ -169,10 +171,11 @@ class Shadower:
     def follow(self, table: RouteTable) -> list[str]:
         """After a (re)load: noise learned under a changed comparison goes, budgets of gone routes go.
         Returns the routes whose noise was dropped."""
-        shadowed = {name: route.shadow for name, route in table.shadowed.items() if route.shadow}
-        for name in [name for name in self._budgets if name not in shadowed]:
+        compiled = {name: compile_shadow(route.shadow, salt=route.salt) for name, route in table.shadowed.items()}
+        self.policies = {name: policy for name, policy in compiled.items() if policy is not None}
+        for name in [name for name in self._budgets if name not in self.policies]:
             del self._budgets[name]
-        return self.noise.follow({name: policy.noise_fingerprint for name, policy in shadowed.items()})
+        return self.noise.follow({name: policy.noise_fingerprint for name, policy in self.policies.items()})
 
 
 class ShadowCall:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from proxy.bucketing import bucket, threshold
 from proxy.compare import ComparePolicy, parse_path
+from proxy.schema_shadow import Shadow
 
 SkipReason = Literal["skipped_method", "sampled_out"]
 SampleBy = Literal["request_id", "sticky_key"]
@@ -75,4 +76,25 @@ def compile_compare(
         headers=tuple(dict.fromkeys(name.lower() for name in headers)),
         ignore=tuple(parse_path(text) for text in ignore),
         images=mode,
+    )
+
+
+def compile_shadow(shadow: Shadow | None, *, salt: str) -> ShadowPolicy | None:
+    """None when there is no shadow block or it mirrors 0 %: an idle policy costs nothing per request."""
+    if shadow is None or shadow.percent == 0:
+        return None
+    compare = shadow.compare
+    return ShadowPolicy(
+        percent=shadow.percent,
+        methods=frozenset(shadow.methods),
+        max_in_flight=shadow.max_in_flight,
+        max_body_bytes=shadow.max_body_bytes,
+        timeout_s=shadow.timeout_s,
+        compare=compile_compare(compare.status, compare.headers, compare.ignore, compare.images),
+        noise_percent=shadow.noise_baseline.percent,
+        noise_methods=frozenset(shadow.noise_baseline.methods),
+        keep_mismatches=shadow.keep_mismatches,
+        sample_by=shadow.sample_by,
+        max_per_minute=shadow.max_per_minute,
+        salt=salt,
     )

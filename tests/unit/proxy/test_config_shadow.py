@@ -9,6 +9,7 @@ from multidict import CIMultiDict
 
 from proxy.config import ConfigError, parse_config
 from proxy.routing import RequestFacts, compile_routes
+from proxy.shadow_policy import compile_shadow
 
 HEAD = """\
 version: 1
@@ -71,7 +72,8 @@ def test_the_issue_example_is_valid_and_compiles_into_a_policy() -> None:
         """)
     table = compile_routes(parse_config(text))
 
-    policy = table.routes[0].shadow
+    route = table.routes[0]
+    policy = compile_shadow(route.shadow, salt=route.salt)
     assert policy is not None
     assert table.shadowed["images"] is table.routes[0]
     assert policy.methods == frozenset({"GET", "POST"})
@@ -203,11 +205,13 @@ def test_mirroring_an_unsafe_method_requires_a_cost_budget() -> None:
         "routes.yaml:12: routes[0].shadow.max_per_minute: must be between 1 and 1000000",
     ]
     budgeted = parse_config(with_shadow("shadow: {percent: 5, methods: [POST], max_per_minute: 20}\n"))
-    assert compile_routes(budgeted).routes[0].shadow.max_per_minute == 20  # type: ignore[union-attr]
+    route = compile_routes(budgeted).routes[0]
+    assert compile_shadow(route.shadow, salt=route.salt).max_per_minute == 20  # type: ignore[union-attr]
 
 
 def test_safe_methods_need_no_budget_and_default_to_unlimited() -> None:
     config = parse_config(with_shadow("shadow: {percent: 5, methods: [GET, HEAD]}\n"))
-    policy = compile_routes(config).routes[0].shadow
+    route = compile_routes(config).routes[0]
+    policy = compile_shadow(route.shadow, salt=route.salt)
     assert policy is not None
     assert policy.max_per_minute is None
