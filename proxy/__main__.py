@@ -15,7 +15,6 @@ signs shadow copies comes the same way from STRANGLER_SHADOW_KEY / STRANGLER_SHA
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -116,15 +115,14 @@ def _print_errors(error: ConfigError) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     # Imported here: validate and show must work without the I/O side (and its imports).
-    # importlib keeps mypy independent of server.py, which another part of the tree owns.
-    server = importlib.import_module("proxy.server")
+    from proxy import server
 
     token = admin_token(os.environ)
     key = signing_key(os.environ)
     configure_logging("proxy", level=args.log_level)
     try:
         if args.workers > 1:
-            workers = importlib.import_module("proxy.workers")
+            from proxy import workers
             return int(workers.serve_workers(
                 args.workers, config_path=args.config, host=args.host, port=args.port,
                 admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token, shadow_key=key,

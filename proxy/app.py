@@ -16,16 +16,25 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from proxy.bodies import Buffers
 from proxy.config import LoadedConfig
-from proxy.expect import expect_handler
-from proxy.handler import ProxyHandler
-from proxy.keys import ADMIN_TOKEN, METRICS, READINESS, REGISTRY, RESILIENCE, SESSIONS, SHADOW, STORE
+from proxy.dataplane.bodies import Buffers
+from proxy.dataplane.expect import expect_handler
+from proxy.dataplane.handler import ProxyHandler
+from proxy.dataplane.keys import (
+    ADMIN_TOKEN,
+    METRICS,
+    READINESS,
+    REGISTRY,
+    RESILIENCE,
+    SESSIONS,
+    SHADOW,
+    STORE,
+)
+from proxy.dataplane.upstreams import ReadinessProbe, UpstreamSessions
+from proxy.live.reload import ConfigStore, Snapshot, first_look, watch
 from proxy.metrics import ProxyMetrics
-from proxy.reload import ConfigStore, Snapshot, first_look, watch
-from proxy.resilience import Resilience
-from proxy.shadow import Shadower
-from proxy.upstreams import ReadinessProbe, UpstreamSessions
+from proxy.resilience.state import Resilience
+from proxy.shadow.mirror import Shadower
 
 _log = structlog.get_logger("proxy.app")
 

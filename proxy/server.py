@@ -13,12 +13,12 @@ import signal
 import structlog
 from aiohttp import web
 
-from proxy.admin import create_admin_app
+from proxy.admin.app import create_admin_app
 from proxy.app import create_app
 from proxy.config import load_config
-from proxy.fdlimit import ConnectionCap, NoFile, raise_nofile
-from proxy.frontdoor import FrontDoorRunner
-from proxy.keys import METRICS, STORE
+from proxy.dataplane.fdlimit import ConnectionCap, NoFile, raise_nofile
+from proxy.dataplane.frontdoor import FrontDoorRunner
+from proxy.dataplane.keys import METRICS, STORE
 
 _log = structlog.get_logger("proxy.server")
 

@@ -15,7 +15,6 @@ process manager above us restarts the whole unit).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import socket
@@ -24,6 +23,7 @@ from typing import Any
 import structlog
 
 from proxy.config import load_config
+from proxy.server import serve
 
 _log = structlog.get_logger("proxy.workers")
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -51,14 +51,13 @@ def serve_workers(count: int, *, config_path: str, host: str, port: int, admin_h
     load_config(config_path)  # fail fast, once, before any worker starts
     reservation = reserve_port(host, port)
     shared_port = int(reservation.getsockname()[1])
-    server = importlib.import_module("proxy.server")
     children: dict[int, int] = {}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)  # no signal between fork and handlers
     try:
         for index in range(count):
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child, measured by the integration test
-                _child(server, index, dict(
+                _child(index, dict(
                     config_path=config_path, host=host, port=shared_port, admin_host=admin_host,
                     admin_port=admin_port_of(admin_port, index), admin_token=admin_token, reuse_port=True,
                     shadow_key=shadow_key, reload_settle_s=reload_settle_s,
@@ -70,14 +69,14 @@ def serve_workers(count: int, *, config_path: str, host: str, port: int, admin_h
         reservation.close()
 
 
-def _child(server: Any, index: int, kwargs: dict[str, Any], mask: set[int | signal.Signals]) -> None:
+def _child(index: int, kwargs: dict[str, Any], mask: set[int | signal.Signals]) -> None:
     code = 0
     try:
         for sig in _FORWARDED:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         structlog.contextvars.bind_contextvars(worker=index)
-        server.serve(**kwargs)
+        serve(**kwargs)
     except BaseException:  # a child must never return into the parent's code
         _log.exception("proxy_worker_failed", worker=index)
         code = 1

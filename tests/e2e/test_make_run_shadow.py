@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from proxy.bucketing import in_rollout
+from proxy.routing.bucketing import in_rollout
 from tests.e2e.conftest import Stack
 from tests.e2e.test_make_run import fetch, proxy_metric
 

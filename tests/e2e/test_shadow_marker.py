@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from proxy.bucketing import in_rollout
+from proxy.routing.bucketing import in_rollout
 from tests.e2e.conftest import Stack
 from tests.e2e.test_make_run import fetch, proxy_metric
 

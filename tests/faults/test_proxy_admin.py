@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.admin_auth import FREE_FAILURES
+from proxy.admin.auth import FREE_FAILURES
 from tests.faults.proxy_process import TOKEN, WAIT_S, Served, serve_proxy
 from tests.integration.proxy.conftest import Recorder, config_dict, upstream_app, url_of, write_config
 

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.fdlimit import FDS_PER_CONNECTION, RESERVED_FDS
+from proxy.dataplane.fdlimit import FDS_PER_CONNECTION, RESERVED_FDS
 from tests.faults.proxy_process import WAIT_S, serve_proxy
 from tests.integration.proxy.conftest import Recorder, config_dict, upstream_app, url_of, write_config
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from proxy.config import load_config
-from proxy.handler import normalize
-from proxy.paths import BadPath
+from proxy.config.paths import BadPath
+from proxy.dataplane.handler import normalize
 from proxy.routing import RequestFacts, compile_routes, decide
 from tests.fuzz.conftest import FUZZ
 

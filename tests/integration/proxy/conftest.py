@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from proxy.admin import create_admin_app
+from proxy.admin.app import create_admin_app
 from proxy.app import create_app
 from proxy.config import load_config
 from tests.contract.implementations import SHADOW_KEY  # the services under test verify with it

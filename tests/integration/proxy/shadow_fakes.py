@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-from proxy.keys import SHADOW
+from proxy.dataplane.keys import SHADOW
 from tests.integration.proxy.conftest import WAIT_S, Proxy
 
 GENERATION: dict[str, Any] = {

@@ -7,8 +7,8 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from proxy.admin import create_admin_app
-from proxy.admin_auth import FREE_FAILURES, AuthThrottle
+from proxy.admin.app import create_admin_app
+from proxy.admin.auth import FREE_FAILURES, AuthThrottle
 from tests.integration.proxy.conftest import ProxyFactory, closed_port, config_dict, images_route, url_of
 
 TOKEN = {"Authorization": "Bearer s3cret"}

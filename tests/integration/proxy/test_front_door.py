@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry
 
 from proxy.app import create_app
 from proxy.config import load_config
-from proxy.frontdoor import FrontDoorRunner
-from proxy.keys import STORE
+from proxy.dataplane.frontdoor import FrontDoorRunner
+from proxy.dataplane.keys import STORE
 from tests.integration.proxy.conftest import WAIT_S, Recorder, config_dict, upstream_app, url_of, write_config
 
 LIMITS = {

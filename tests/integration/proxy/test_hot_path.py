@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.handler import normalize, request_id_of
-from proxy.paths import BadPath, normalize_path
+from proxy.config.paths import BadPath, normalize_path
+from proxy.dataplane.handler import normalize, request_id_of
 
 _ALPHABET = st.sampled_from([*list("/.%-_~!$&'()*+,;=:@aZ09?\\ é"), "%2f", "%2E", "%41", "%c3%a9", ".."])
 

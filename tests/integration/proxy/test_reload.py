@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from proxy.keys import METRICS, STORE
-from proxy.reload import watch
-from proxy.settle import Seen
+from proxy.config.settle import Seen
+from proxy.dataplane.keys import METRICS, STORE
+from proxy.live.reload import watch
 from tests.integration.proxy.conftest import (
     WAIT_S,
     Proxy,

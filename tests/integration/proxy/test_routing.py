@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.bucketing import in_rollout
+from proxy.routing.bucketing import in_rollout
 from tests.integration.proxy.conftest import ProxyFactory, config_dict, images_route, url_of
 
 FLAGS = [

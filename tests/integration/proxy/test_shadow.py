@@ -16,9 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.breaker import BreakerPolicy
-from proxy.bucketing import bucket, threshold
-from proxy.keys import SHADOW
+from proxy.dataplane.keys import SHADOW
+from proxy.resilience.breaker import BreakerPolicy
+from proxy.routing.bucketing import bucket, threshold
 from strangler_common.shadowmark import verify
 from tests.integration.proxy.conftest import (
     SHADOW_KEY,

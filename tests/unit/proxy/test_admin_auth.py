@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.admin_auth import FIRST_BLOCK_S, FORGET_S, FREE_FAILURES, MAX_BLOCK_S, AuthThrottle
+from proxy.admin.auth import FIRST_BLOCK_S, FORGET_S, FREE_FAILURES, MAX_BLOCK_S, AuthThrottle
 
 
 class Clock:

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy.schema_resilience import Limits
+from proxy.config.resilience import Limits
 
 LINE, FIELD, HEADERS = 100, 200, 3  # the parser bounds of the connections below
 
@@ -162,7 +162,7 @@ async def test_every_attribute_the_front_door_reads_or_overrides_is_still_there(
 
 
 async def test_the_runner_builds_its_server_in_make_server_and_the_server_builds_each_connection() -> None:
-    from proxy.frontdoor import FrontDoorProtocol, FrontDoorRunner, FrontDoorServer, parser_bounds
+    from proxy.dataplane.frontdoor import FrontDoorProtocol, FrontDoorRunner, FrontDoorServer, parser_bounds
 
     limits = Limits()
     runner = FrontDoorRunner(web.Application(), limits=lambda: limits)

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from aiohttp import StreamReader
 
-from proxy.bodies import Budget, BudgetExhausted, Hold, read_buffered
-from proxy.forwarding import BodyTooLarge
+from proxy.dataplane.bodies import BudgetExhausted, read_buffered
+from proxy.dataplane.forwarding import BodyTooLarge
+from proxy.resilience.memory import Budget, Hold
 
 
 class _Protocol:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.breaker import BreakerPolicy, Breakers, CircuitBreaker
+from proxy.resilience.breaker import BreakerPolicy, Breakers, CircuitBreaker
 
 POLICY = BreakerPolicy(failures=3, open_s=5, max_open_s=20)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.bucketing import bucket, in_rollout, threshold
+from proxy.routing.bucketing import bucket, in_rollout, threshold
 
 # What the schema accepts (two decimals), and any float in range for good measure.
 percents = st.integers(0, 10_000).map(lambda basis_points: basis_points / 100) | st.floats(0, 100)
@@ -22,7 +22,7 @@ def test_a_key_always_lands_in_the_same_bucket(key: str, salt: str) -> None:
 
 def test_buckets_do_not_depend_on_the_process() -> None:
     # Python's hash() is salted per process; a stable hash gives the same answer in a fresh one.
-    code = "from proxy.bucketing import bucket; print(bucket('user-42', salt='images'))"
+    code = "from proxy.routing.bucketing import bucket; print(bucket('user-42', salt='images'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "random", "PYTHONPATH": "."})
     assert int(other.stdout) == bucket("user-42", salt="images")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.budget import TokenBucket
+from proxy.shadow.budget import TokenBucket
 
 
 def test_a_burst_gets_at_most_the_budget_then_nothing_until_it_refills() -> None:

@@ -108,6 +108,14 @@ def _no_global_logging_setup(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("proxy.__main__.configure_logging", lambda *args, **kwargs: None)
 
 
+def use_fake_server(monkeypatch: pytest.MonkeyPatch, fake: types.ModuleType) -> None:
+    """`serve` imports proxy.server when it runs: hand it the fake instead."""
+    import proxy
+
+    monkeypatch.setitem(sys.modules, "proxy.server", fake)
+    monkeypatch.setattr(proxy, "server", fake, raising=False)
+
+
 def fake_server(calls: list[dict[str, Any]]) -> types.ModuleType:
     module = types.ModuleType("proxy.server")
     module.serve = lambda **kwargs: calls.append(kwargs)  # type: ignore[attr-defined]
@@ -116,7 +124,7 @@ def fake_server(calls: list[dict[str, Any]]) -> types.ModuleType:
 
 def test_serve_passes_its_options_and_the_admin_token_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    use_fake_server(monkeypatch, fake_server(calls))
     monkeypatch.setenv("STRANGLER_ADMIN_TOKEN", "s3cret")
     monkeypatch.delenv("STRANGLER_ADMIN_TOKEN_FILE", raising=False)
     monkeypatch.delenv("STRANGLER_SHADOW_KEY", raising=False)
@@ -129,7 +137,7 @@ def test_serve_passes_its_options_and_the_admin_token_to_the_server(monkeypatch:
 
 def test_serve_reads_the_shadow_key_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    use_fake_server(monkeypatch, fake_server(calls))
     (tmp_path / "key").write_text("k" * 40 + "\n")
     monkeypatch.delenv("STRANGLER_SHADOW_KEY", raising=False)
     monkeypatch.setenv("STRANGLER_SHADOW_KEY_FILE", str(tmp_path / "key"))
@@ -138,7 +146,7 @@ def test_serve_reads_the_shadow_key_from_a_file(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_serve_refuses_a_short_shadow_key_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "proxy.server", fake_server([]))
+    use_fake_server(monkeypatch, fake_server([]))
     monkeypatch.setenv("STRANGLER_SHADOW_KEY", "tooshort-secret")
     monkeypatch.delenv("STRANGLER_SHADOW_KEY_FILE", raising=False)
     with pytest.raises(SystemExit, match="at least 32 characters") as raised:
@@ -148,7 +156,7 @@ def test_serve_refuses_a_short_shadow_key_without_echoing_it(monkeypatch: pytest
 
 def test_serve_reads_the_admin_token_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    use_fake_server(monkeypatch, fake_server(calls))
     (tmp_path / "token").write_text("from-file\n")
     monkeypatch.delenv("STRANGLER_ADMIN_TOKEN", raising=False)
     monkeypatch.setenv("STRANGLER_ADMIN_TOKEN_FILE", str(tmp_path / "token"))
@@ -159,7 +167,7 @@ def test_serve_reads_the_admin_token_from_a_file(monkeypatch: pytest.MonkeyPatch
 
 def test_serve_without_a_token_passes_none(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    use_fake_server(monkeypatch, fake_server(calls))
     monkeypatch.delenv("STRANGLER_ADMIN_TOKEN", raising=False)
     monkeypatch.delenv("STRANGLER_ADMIN_TOKEN_FILE", raising=False)
     assert main(["serve", "--config", "r.yaml"]) == 0
@@ -167,7 +175,7 @@ def test_serve_without_a_token_passes_none(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_serve_refuses_two_token_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "proxy.server", fake_server([]))
+    use_fake_server(monkeypatch, fake_server([]))
     monkeypatch.setenv("STRANGLER_ADMIN_TOKEN", "a")
     monkeypatch.setenv("STRANGLER_ADMIN_TOKEN_FILE", str(tmp_path / "token"))
     with pytest.raises(SystemExit, match="not both"):
@@ -184,7 +192,7 @@ def test_serve_passes_the_reload_settle_time_and_refuses_a_negative_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setitem(sys.modules, "proxy.server", fake_server(calls))
+    use_fake_server(monkeypatch, fake_server(calls))
     assert main(["serve", "--config", "r.yaml", "--reload-settle-s", "0.5"]) == 0
     assert calls[0]["reload_settle_s"] == 0.5
     for bad in ("-1", "nan", "soon"):

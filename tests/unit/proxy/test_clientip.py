@@ -4,7 +4,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from proxy.clientip import parse_ip, resolve_client_ip
+from proxy.routing.clientip import parse_ip, resolve_client_ip
 
 LB = (ip_network("10.0.0.0/8"), ip_network("fd00::/8"))
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from proxy.compare import (
+from proxy.shadow.compare import (
     ANY_INDEX,
     ANY_KEY,
     Answer,

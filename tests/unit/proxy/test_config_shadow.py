@@ -9,7 +9,7 @@ from multidict import CIMultiDict
 
 from proxy.config import ConfigError, parse_config
 from proxy.routing import RequestFacts, compile_routes
-from proxy.shadow_policy import compile_shadow
+from proxy.shadow.policy import compile_shadow
 
 HEAD = """\
 version: 1

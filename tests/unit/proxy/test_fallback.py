@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.fallback import IDEMPOTENT, KINDS, FallbackPolicy, kind_of_error, kind_of_status, replay
+from proxy.resilience.fallback import IDEMPOTENT, KINDS, FallbackPolicy, kind_of_error, kind_of_status, replay
 
 ALL = FallbackPolicy(when=frozenset({"connect_error", "timeout", "5xx", "404"}), max_body_bytes=1024)
 

@@ -6,7 +6,14 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from proxy.config import parse_config
-from proxy.fdlimit import FDS_PER_CONNECTION, RESERVED_FDS, ConnectionCap, NoFile, capacity, reserve_of
+from proxy.dataplane.fdlimit import (
+    FDS_PER_CONNECTION,
+    RESERVED_FDS,
+    ConnectionCap,
+    NoFile,
+    capacity,
+    reserve_of,
+)
 from proxy.metrics import ProxyMetrics
 from proxy.routing import RouteTable, compile_routes
 

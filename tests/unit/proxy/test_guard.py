@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.guard import GuardPolicy, Guards, RouteGuard
+from proxy.resilience.guard import GuardPolicy, Guards, RouteGuard
 
 POLICY = GuardPolicy(max_error_rate=0.2, min_requests=10, window_s=60)
 

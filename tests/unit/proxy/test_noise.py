@@ -7,9 +7,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.compare import Answer, ComparePolicy, Difference, compare
-from proxy.noise import NoiseMemory, learnable, noise_path
-from proxy.shadow_policy import ShadowPolicy
+from proxy.shadow.compare import Answer, ComparePolicy, Difference, compare
+from proxy.shadow.noise import NoiseMemory, learnable, noise_path
+from proxy.shadow.policy import ShadowPolicy
 
 FP = ShadowPolicy(percent=100, noise_percent=10).noise_fingerprint
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.paths import BadPath, normalize_path
+from proxy.config.paths import BadPath, normalize_path
 
 
 @pytest.mark.parametrize(

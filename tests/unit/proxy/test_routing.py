@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from proxy.bucketing import bucket
 from proxy.config import parse_config
 from proxy.routing import Decision, RequestFacts, RouteTable, compile_routes, decide
+from proxy.routing.bucketing import bucket
 
 UPSTREAMS = """
 version: 1

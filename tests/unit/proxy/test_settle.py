@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.settle import Seen, Settler
+from proxy.config.settle import Seen, Settler
 
 SERVING = "serving"
 FILE = (1, 100)  # the inode of routes.yaml as it is edited in place

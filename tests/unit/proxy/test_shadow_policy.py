@@ -7,10 +7,10 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.bucketing import in_rollout
-from proxy.compare import Answer, Difference
-from proxy.mismatches import AnswerView, Mismatch, MismatchStore
-from proxy.shadow_policy import ShadowPolicy
+from proxy.routing.bucketing import in_rollout
+from proxy.shadow.compare import Answer, Difference
+from proxy.shadow.mismatches import AnswerView, Mismatch, MismatchStore
+from proxy.shadow.policy import ShadowPolicy
 
 
 def policy(percent: float = 100, **extra: object) -> ShadowPolicy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from proxy.slots import Slots
+from proxy.resilience.slots import Slots
 
 
 async def test_beyond_the_cap_a_request_waits_and_is_refused_when_no_slot_frees() -> None:

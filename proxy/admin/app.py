@@ -1,0 +1,140 @@
+"""The admin listener: /metrics /healthz /readyz, and behind a bearer token /config /routes /reload.
+
+Served on its own port, never on the public one. It shares the public app's state (the same config
+store, metrics and readiness probe), so a reload here is the reload the public listener serves. The token
+check, with its count, log and per-peer brake on repeated failures, is admin_auth.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from proxy.admin.auth import AuthThrottle, check
+from proxy.admin.resilience import circuits, guard_state, reset_guard
+from proxy.admin.shadow import reset_noise, show_mismatches, show_noise
+from proxy.dataplane.keys import (
+    ADMIN_TOKEN,
+    METRICS,
+    READINESS,
+    REGISTRY,
+    RESILIENCE,
+    SESSIONS,
+    SHADOW,
+    STORE,
+)
+from proxy.live.reload import effective_percents
+from strangler_common.web import install_observability, json_error, metrics_handler
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+THROTTLE = web.AppKey("admin_auth_throttle", AuthThrottle)  # failed authentications per peer
+
+
+def create_admin_app(
+    public: web.Application, *, auth_throttle: AuthThrottle | None = None
+) -> web.Application:
+    """The admin app for `public` (made by proxy.app.create_app); the token comes from there.
+    `auth_throttle`: the brake on repeated authentication failures (admin_auth.py; a fresh one by default)."""
+    admin = web.Application()
+    admin[STORE] = public[STORE]
+    admin[METRICS] = public[METRICS]
+    admin[REGISTRY] = public[REGISTRY]
+    admin[SESSIONS] = public[SESSIONS]
+    admin[READINESS] = public[READINESS]
+    admin[SHADOW] = public[SHADOW]
+    admin[RESILIENCE] = public[RESILIENCE]
+    if ADMIN_TOKEN in public:
+        admin[ADMIN_TOKEN] = public[ADMIN_TOKEN]
+    admin[THROTTLE] = auth_throttle if auth_throttle is not None else AuthThrottle()
+    install_observability(admin)
+    admin.router.add_get("/metrics", metrics_handler(admin[REGISTRY]))
+    admin.router.add_get("/healthz", healthz)
+    admin.router.add_get("/readyz", readyz)
+    admin.router.add_get("/config", _protected(show_config))
+    admin.router.add_get("/routes", _protected(show_routes))
+    admin.router.add_post("/reload", _protected(reload))
+    admin.router.add_get("/shadow/mismatches", _protected(show_mismatches))
+    admin.router.add_get("/shadow/noise", _protected(show_noise))
+    admin.router.add_post("/shadow/noise/reset", _protected(reset_noise))
+    admin.router.add_post("/routes/{name}/guard/reset", _protected(reset_guard))
+    return admin
+
+
+def _protected(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        expected = request.app.get(ADMIN_TOKEN)
+        if not expected:
+            return json_error(
+                403,
+                "admin_disabled",
+                "no admin token is configured: set STRANGLER_ADMIN_TOKEN to use this endpoint",
+            )
+        refused = check(request, expected, request.app[THROTTLE], request.app[METRICS])
+        if refused is not None:
+            return refused
+        return await handler(request)
+
+    return guarded
+
+
+async def healthz(_: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.StreamResponse:
+    snapshot = request.app[STORE].current
+    reachability = await request.app[READINESS].check(snapshot.table.upstreams)
+    body = {
+        "status": "ready" if reachability.ok else "not_ready",
+        "config_sha256": snapshot.loaded.sha256,
+        "upstreams": reachability.upstreams,
+    }
+    return web.json_response(body, status=200 if reachability.ok else 503)
+
+
+async def show_config(request: web.Request) -> web.StreamResponse:
+    loaded = request.app[STORE].current.loaded
+    return web.json_response(
+        {
+            "sha256": loaded.sha256,
+            "loaded_at": loaded.loaded_at,
+            "path": str(loaded.path),
+            "config": loaded.config.model_dump(mode="json", by_alias=True),
+        }
+    )
+
+
+async def show_routes(request: web.Request) -> web.StreamResponse:
+    table = request.app[STORE].current.table
+    counts = request.app[METRICS].counts_by_role
+    percents = dict(effective_percents(table))
+    resilience = request.app[RESILIENCE]
+    routes = [
+        {
+            "name": route.name,
+            "primary": route.primary,
+            "candidate": route.candidate,
+            "percent": resilience.effective_percent(route.name, percents[route.name]),
+            "requests": {
+                role: counts[(route.name, role)] for role in ("primary", "candidate")
+            },
+            **guard_state(request, route.name),  # a "guard" entry for routes with a guard block
+        }
+        for route in table.routes
+    ]
+    default = {"upstream": table.default_upstream, "requests": counts[("default", "default")]}
+    return web.json_response({"routes": routes, "default": default, "circuits": circuits(request)})
+
+
+async def reload(request: web.Request) -> web.StreamResponse:
+    result = await request.app[STORE].reload("admin")
+    if not result.ok:
+        return json_error(
+            422,
+            "invalid_config",
+            "the configuration was not reloaded; the last good one keeps serving",
+            errors=list(result.errors),
+            sha256=result.sha256,
+        )
+    return web.json_response({"ok": True, "changed": result.changed, "sha256": result.sha256, "errors": []})

@@ -1,0 +1,173 @@
+"""Client sessions to the upstreams, and the readiness probe.
+
+Owns one `ClientSession` (one keep-alive pool) per upstream, and in front of it the upstream's Slots:
+at most `max_connections` requests in flight, a request that finds none free waits `queue_timeout_s`
+and then gets UpstreamBusy (503). On reload, sessions for new or re-pointed upstreams are created and
+those for removed or re-pointed ones are retired: a retired session closes once the last request that
+leased it finishes, so a reload never cuts an in-flight request. Timeouts are per request (they come
+from the table the request started with), not per session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+import aiohttp
+import structlog
+from yarl import URL
+
+from proxy.dataplane.forwarding import UpstreamError
+from proxy.resilience.slots import Slots
+from proxy.routing import UpstreamSpec
+
+_log = structlog.get_logger("proxy.dataplane.upstreams")
+
+# Never let the client library add or rewrite what the caller sent (transparency).
+SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+
+
+class UpstreamBusy(UpstreamError):
+    """Every slot of the upstream stayed busy for its queue timeout: nothing was sent (503)."""
+
+    def __init__(self, upstream: str, limit: int) -> None:
+        detail = f"upstream {upstream!r} is busy: all {limit} connections in use"
+        super().__init__("busy", timeout=False, detail=detail)
+        self.upstream = upstream
+
+    @property
+    def status(self) -> int:
+        return 503
+
+    @property
+    def code(self) -> str:
+        return "upstream_busy"
+
+
+def new_session() -> aiohttp.ClientSession:
+    # No limit here: Slots caps the requests in flight (and follows reloads); the pool never queues.
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,  # compressed bodies pass through as-is
+        cookie_jar=aiohttp.DummyCookieJar(),  # a shared session never carries one user's cookies
+        skip_auto_headers=SKIP_AUTO_HEADERS,
+        timeout=aiohttp.ClientTimeout(total=None),
+        trust_env=False,
+    )
+
+
+@dataclass(eq=False)
+class _Entry:
+    url: str
+    session: aiohttp.ClientSession
+    slots: Slots
+    queue_timeout_s: float
+    active: int = 0
+    retired: bool = False
+
+
+@dataclass
+class UpstreamSessions:
+    """Upstream name → session, kept in step with the route table by `sync`."""
+
+    _entries: dict[str, _Entry] = field(default_factory=dict)
+    _closing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def sync(self, upstreams: Mapping[str, UpstreamSpec]) -> None:
+        for name, spec in upstreams.items():
+            entry = self._entries.get(name)
+            if entry is None or entry.url != spec.url:
+                if entry is not None:
+                    self._retire(entry)
+                slots = Slots(spec.max_connections)
+                session = new_session()
+                self._entries[name] = _Entry(spec.url, session, slots, spec.queue_timeout_s)
+            else:  # same upstream: the cap and the queue follow the edit, the pool stays
+                entry.slots.resize(spec.max_connections)
+                entry.queue_timeout_s = spec.queue_timeout_s
+        for name in [name for name in self._entries if name not in upstreams]:
+            self._retire(self._entries.pop(name))
+
+    @asynccontextmanager
+    async def lease(self, name: str) -> AsyncIterator[aiohttp.ClientSession]:
+        """The upstream's session with one of its slots held; UpstreamBusy when none came free in time."""
+        entry = self._entries.get(name)
+        if entry is None:  # the table names an upstream sync() has not seen: a bug, not a client error
+            raise LookupError(f"no session for upstream {name!r}")
+        entry.active += 1
+        try:
+            if not await entry.slots.acquire(entry.queue_timeout_s):
+                raise UpstreamBusy(name, entry.slots.limit)
+            try:
+                yield entry.session
+            finally:
+                entry.slots.release()
+        finally:
+            entry.active -= 1
+            if entry.retired and entry.active == 0:
+                self._close_later(entry)
+
+    def _retire(self, entry: _Entry) -> None:
+        entry.retired = True
+        if entry.active == 0:
+            self._close_later(entry)
+
+    def _close_later(self, entry: _Entry) -> None:
+        task = asyncio.get_running_loop().create_task(entry.session.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        entries = list(self._entries.values())
+        self._entries.clear()
+        await asyncio.gather(*(entry.session.close() for entry in entries), *self._closing)
+
+
+@dataclass(frozen=True, slots=True)
+class Reachability:
+    ok: bool
+    upstreams: dict[str, str]  # name → "ok" or why not
+
+
+class ReadinessProbe:
+    """A cheap TCP connect to every upstream, cached briefly so /readyz cannot become a load generator."""
+
+    def __init__(self, *, timeout_s: float = 1.0, cache_s: float = 2.0) -> None:
+        self._timeout_s = timeout_s
+        self._cache_s = cache_s
+        self._cached: tuple[float, tuple[tuple[str, str], ...], Reachability] | None = None
+        self._lock = asyncio.Lock()
+
+    async def check(self, upstreams: Mapping[str, UpstreamSpec]) -> Reachability:
+        key = tuple(sorted((name, spec.url) for name, spec in upstreams.items()))
+        async with self._lock:
+            now = time.monotonic()
+            if self._cached is not None and self._cached[1] == key and now - self._cached[0] < self._cache_s:
+                return self._cached[2]
+            names = [name for name, _ in key]
+            results = await asyncio.gather(*(self._probe(upstreams[name].url) for name in names))
+            verdict = Reachability(
+                ok=all(r == "ok" for r in results), upstreams=dict(zip(names, results, strict=True))
+            )
+            self._cached = (time.monotonic(), key, verdict)
+            return verdict
+
+    async def _probe(self, url: str) -> str:
+        parsed = URL(url)
+        host, port = parsed.host, parsed.port
+        if host is None or port is None:
+            return "no host or port in the upstream url"
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self._timeout_s)
+        except TimeoutError:
+            return f"connect to {host}:{port} timed out"
+        except OSError as exc:
+            return f"connect to {host}:{port} failed: {exc.strerror or exc}"
+        writer.close()
+        with suppress(OSError):
+            await writer.wait_closed()
+        return "ok"

@@ -1,0 +1,239 @@
+"""Resilience state of one proxy app: guards per route, circuit breakers per upstream, their metrics.
+
+Owns: ResilienceMetrics (`strangler_fallbacks_total`, `strangler_guard_tripped`, `strangler_circuit_*`),
+RoutePlan (a route's compiled fallback and guard policies) and Resilience, which follows config reloads
+and turns what the pure cores decide (guard.py, breaker.py, fallback.py) into logs and metrics.
+Does not own the request path (handler.py and failover.py call in here) nor any socket.
+
+Guard state survives a reload that leaves the route's definition unchanged; an edit of the route resets
+it (guard.Guards). A tripped guard forces the route's effective percentage, and its gauge, to 0.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import aiohttp
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from proxy.config import Config, Route
+from proxy.config.resilience import Circuit
+from proxy.metrics import ProxyMetrics
+from proxy.resilience.breaker import STATES, BreakerPolicy, Breakers
+from proxy.resilience.fallback import KINDS, FallbackPolicy
+from proxy.resilience.guard import GuardPolicy, Guards
+from proxy.routing import Decision
+
+_log = structlog.get_logger("proxy.resilience.state")
+Clock = Callable[[], float]
+
+
+class ResilienceMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.fallbacks = Counter(
+            "strangler_fallbacks_total",
+            "Requests replayed to the primary after the candidate failed, by reason.",
+            ["route", "reason"],
+            registry=registry,
+        )
+        self.guard_tripped = Gauge(
+            "strangler_guard_tripped",
+            "1 while a route's guard has rolled it back to 0 % (until reset or a route edit).",
+            ["route"],
+            registry=registry,
+        )
+        self.circuit_open = Gauge(
+            "strangler_circuit_open",
+            "1 while an upstream's circuit breaker is open or half-open (requests fail fast).",
+            ["upstream"],
+            registry=registry,
+        )
+        self.circuit_transitions = Counter(
+            "strangler_circuit_transitions_total",
+            "Circuit breaker state changes, by the state entered: open, half_open, closed.",
+            ["upstream", "state"],
+            registry=registry,
+        )
+        self.circuit_rejections = Counter(
+            "strangler_circuit_rejected_total",
+            "Requests not sent to an upstream because its circuit breaker was open.",
+            ["upstream"],
+            registry=registry,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    fallback: FallbackPolicy | None
+    guard: GuardPolicy | None
+
+
+NO_PLAN = RoutePlan(fallback=None, guard=None)
+
+
+def route_plan(route: Route) -> RoutePlan:
+    fallback = route.fallback
+    guard = route.guard
+    return RoutePlan(
+        fallback=None if fallback is None or route.candidate is None else FallbackPolicy(
+            when=frozenset(fallback.when),
+            max_body_bytes=fallback.max_body_bytes,
+            replay_non_idempotent=fallback.replay_non_idempotent,
+        ),
+        guard=None if guard is None or route.candidate is None else GuardPolicy(
+            max_error_rate=guard.max_error_rate, min_requests=guard.min_requests, window_s=guard.window_s
+        ),
+    )  # fmt: skip
+
+
+def breaker_policy(circuit: Circuit) -> BreakerPolicy:
+    return BreakerPolicy(failures=circuit.failures, open_s=circuit.open_s, max_open_s=circuit.max_open_s)
+
+
+def fingerprint(route: Route) -> str:
+    """The route's whole definition: any edit of it (and only of it) resets its guard."""
+    return json.dumps(route.model_dump(mode="json", by_alias=True), sort_keys=True)
+
+
+def is_connection_failure(kind: str, cause: BaseException | None) -> bool:
+    """What opens a breaker: refused or reset connections, and connect timeouts, not slow answers."""
+    if kind in ("connect", "reset"):
+        return True
+    return kind == "timeout" and isinstance(cause, aiohttp.ConnectionTimeoutError)
+
+
+class Resilience:
+    def __init__(self, metrics: ProxyMetrics, *, clock: Clock = time.monotonic) -> None:
+        self.proxy_metrics = metrics
+        self.metrics = ResilienceMetrics(metrics.registry)
+        self.guards = Guards(clock=clock)
+        self.breakers = Breakers(clock=clock)
+        self._plans: Mapping[str, RoutePlan] = MappingProxyType({})
+        self._config: Config | None = None
+
+    # -- following the configuration ------------------------------------------------------------
+    def follow(self, config: Config) -> None:
+        """Adopt a newly loaded config (at start and after every swap)."""
+        if config is self._config:
+            return
+        self._config = config
+        self._plans = MappingProxyType({route.name: route_plan(route) for route in config.routes})
+        cleared = self.guards.sync(
+            (route.name, fingerprint(route), self._plans[route.name].guard) for route in config.routes
+        )
+        for name in cleared:
+            _log.warning("guard_cleared", route=name, why="the route was changed or removed in routes.yaml")
+        self.breakers.sync(
+            (name, spec.url, breaker_policy(spec.circuit))
+            for name, spec in config.upstreams.items()
+        )
+        self._publish()
+        self.declare([route.name for route in config.routes])
+
+    def plan(self, route: str) -> RoutePlan:
+        return self._plans.get(route, NO_PLAN)
+
+    def _publish(self) -> None:
+        self.metrics.guard_tripped.clear()
+        for name in self.guards.names():
+            self.metrics.guard_tripped.labels(name).set(1 if self.guards.is_tripped(name) else 0)
+        self.metrics.circuit_open.clear()
+        for upstream, state in self.breakers.states().items():
+            self.metrics.circuit_open.labels(upstream).set(0 if state == "closed" else 1)
+            for entered in STATES:
+                self.metrics.circuit_transitions.labels(upstream, entered)
+        for name in self.guards.tripped():
+            self.proxy_metrics.rollout_percent.labels(name).set(0)
+
+    # -- the guard -------------------------------------------------------------------------------
+    def steer(self, decision: Decision) -> Decision:
+        """A tripped guard sends everything the route would give the candidate (flags too) to the primary."""
+        if decision.role != "candidate" or decision.reason == "owner":
+            return decision  # data that only the candidate holds can only be read there
+        if not self.guards.is_tripped(decision.route):
+            return decision
+        config = self._config
+        route = next((r for r in config.routes if r.name == decision.route), None) if config else None
+        if route is None:
+            return decision
+        return Decision(route=decision.route, upstream=route.primary, role="primary", reason=decision.reason)
+
+    def candidate_outcome(self, route: str, *, error: bool) -> None:
+        guard = self.guards.get(route)
+        if guard is None:
+            return
+        trip = guard.record(error=error)
+        if trip is None:
+            return
+        _log.error("guard_tripped", route=route, error_rate=round(trip.rate, 4), errors=trip.errors,
+                   requests=trip.requests, reason=trip.describe(guard.policy))  # fmt: skip
+        self.metrics.guard_tripped.labels(route).set(1)
+        self.proxy_metrics.rollout_percent.labels(route).set(0)
+
+    def reset_guard(self, route: str) -> bool | None:
+        """None: the route has no guard; otherwise whether it was tripped."""
+        guard = self.guards.get(route)
+        if guard is None:
+            return None
+        was = guard.reset()
+        _log.warning("guard_reset", route=route, was_tripped=was, by="admin")
+        self.metrics.guard_tripped.labels(route).set(0)
+        config = self._config
+        route_def = next((r for r in config.routes if r.name == route), None) if config else None
+        if route_def is not None and route_def.rollout is not None and route_def.candidate is not None:
+            self.proxy_metrics.rollout_percent.labels(route).set(route_def.rollout.percent)
+        return was
+
+    def effective_percent(self, route: str, configured: float) -> float:
+        return 0.0 if self.guards.is_tripped(route) else configured
+
+    # -- the breakers ----------------------------------------------------------------------------
+    def admit(self, upstream: str) -> bool:
+        breaker = self.breakers.get(upstream)
+        if breaker is None:
+            return True
+        allowed, entered = breaker.allow()
+        if entered is not None:
+            self._transition(upstream, entered)
+        if not allowed:
+            self.metrics.circuit_rejections.labels(upstream).inc()
+        return allowed
+
+    def connected(self, upstream: str) -> None:
+        breaker = self.breakers.get(upstream)
+        if breaker is not None and (entered := breaker.success()) is not None:
+            self._transition(upstream, entered)
+
+    def disconnected(self, upstream: str) -> None:
+        breaker = self.breakers.get(upstream)
+        if breaker is not None and (entered := breaker.failure()) is not None:
+            self._transition(upstream, entered)
+
+    def abandoned(self, upstream: str) -> None:
+        breaker = self.breakers.get(upstream)
+        if breaker is not None:
+            breaker.abandon()
+
+    def _transition(self, upstream: str, entered: str) -> None:
+        self.metrics.circuit_transitions.labels(upstream, entered).inc()
+        self.metrics.circuit_open.labels(upstream).set(0 if entered == "closed" else 1)
+        log = _log.warning if entered != "closed" else _log.info
+        log("circuit_" + entered, upstream=upstream)
+
+    # -- fallback --------------------------------------------------------------------------------
+    def fell_back(self, route: str, reason: str, *, upstream: str, detail: str, request_id: str) -> None:
+        self.metrics.fallbacks.labels(route, reason).inc()
+        _log.info("fallback", route=route, reason=reason, candidate=upstream, detail=detail,
+                  request_id=request_id)  # fmt: skip
+
+    def declare(self, routes: list[str]) -> None:
+        """Create the fallback series at 0 for routes with a fallback block, so dashboards see them."""
+        for route in routes:
+            if self.plan(route).fallback is not None:
+                for kind in KINDS:
+                    self.metrics.fallbacks.labels(route, kind)

@@ -1,0 +1,6 @@
+"""Shadow mode (parallel run): mirror primary-served requests to the candidate and compare the answers.
+
+Pure: the policy and its sampling (policy.py), the comparison (compare.py), the learned noise
+(noise.py), the kept mismatches (mismatches.py), the cost budget (budget.py). I/O: the mirror
+(mirror.py: Shadower, ShadowCall), which calls the candidate off the request path.
+"""

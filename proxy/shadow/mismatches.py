@@ -1,0 +1,134 @@
+"""The last N shadow mismatches per route, with both answers (bodies truncated), for the admin listener.
+
+Owns: Mismatch, AnswerView and MismatchStore. Pure bookkeeping: the caller passes the time in.
+Memory is bounded: at most `keep` records per route (the route's `shadow.keep_mismatches`, default
+100), at most `max_routes` routes, and every body cut to `max_body_bytes` before it is stored.
+Credentials in headers (cookies, authorization) are never kept.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.shadow.compare import Answer, Difference, decoded_body
+
+REDACTED_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})
+TEXT_MEDIA = ("text/", "application/json", "application/xml", "application/problem+json")
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerView:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: str  # utf-8 text, or base64 for binary bodies
+    encoding: str  # "utf-8" | "base64"
+    size: int  # of the whole (decoded) body
+    truncated: bool
+    latency_s: float
+
+    @classmethod
+    def of(cls, answer: Answer, *, latency_s: float, max_body_bytes: int) -> AnswerView:
+        body = decoded_body(answer)
+        cut = body[:max_body_bytes]
+        media = answer.headers.get("content-type", "").lower()
+        text: str | None = None
+        if media.startswith(TEXT_MEDIA) or "json" in media:
+            try:
+                text = cut.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                text = cut[: exc.start].decode("utf-8") if exc.start >= len(cut) - 3 else None
+        headers = tuple(
+            (name, "<redacted>" if name in REDACTED_HEADERS else value)
+            for name, value in answer.headers.items()
+        )
+        return cls(
+            status=answer.status,
+            headers=headers,
+            body=text if text is not None else base64.b64encode(cut).decode("ascii"),
+            encoding="utf-8" if text is not None else "base64",
+            size=len(body),
+            truncated=len(body) > len(cut),
+            latency_s=latency_s,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "headers": dict(self.headers),
+            "body": self.body,
+            "body_encoding": self.encoding,
+            "body_size": self.size,
+            "body_truncated": self.truncated,
+            "latency_s": round(self.latency_s, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    at: float  # unix time
+    route: str
+    request_id: str
+    method: str
+    path: str  # the normalized path (the query is not kept: it may carry personal data)
+    differences: tuple[Difference, ...]
+    noise: tuple[Difference, ...]  # differences explained by the noise baseline, not counted
+    primary: AnswerView
+    candidate: AnswerView
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "route": self.route,
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "differences": [_difference(d) for d in self.differences],
+            "noise": [_difference(d) for d in self.noise],
+            "primary": self.primary.to_json(),
+            "candidate": self.candidate.to_json(),
+        }
+
+
+def _difference(difference: Difference) -> dict[str, str]:
+    return {"kind": difference.kind, "path": difference.path, "detail": difference.detail}
+
+
+class MismatchStore:
+    def __init__(self, *, keep: int = 100, max_body_bytes: int = 4096, max_routes: int = 256) -> None:
+        self.keep = keep
+        self.max_body_bytes = max_body_bytes
+        self.max_routes = max_routes
+        self._routes: OrderedDict[str, deque[Mismatch]] = OrderedDict()
+
+    def record(self, mismatch: Mismatch, *, keep: int | None = None) -> None:
+        limit = max(1, keep if keep is not None else self.keep)
+        kept = self._routes.get(mismatch.route)
+        if kept is None or kept.maxlen != limit:
+            kept = deque(kept or (), maxlen=limit)
+            self._routes[mismatch.route] = kept
+        self._routes.move_to_end(mismatch.route)
+        kept.append(mismatch)
+        while len(self._routes) > self.max_routes:
+            self._routes.popitem(last=False)
+
+    def latest(self, route: str | None = None, limit: int = 20) -> list[Mismatch]:
+        """Newest first; all routes when `route` is None."""
+        if route is not None:
+            found = list(reversed(self._routes.get(route, ())))
+        else:
+            found = [mismatch for kept in self._routes.values() for mismatch in reversed(kept)]
+            found.sort(key=lambda mismatch: mismatch.at, reverse=True)  # stable: newest first within a tie
+        return found[: max(0, limit)]
+
+    def count(self, route: str) -> int:
+        return len(self._routes.get(route, ()))
+
+    def routes(self) -> Mapping[str, int]:
+        return {name: len(kept) for name, kept in self._routes.items()}
+
+    def view(self, answer: Answer, latency_s: float) -> AnswerView:
+        return AnswerView.of(answer, latency_s=latency_s, max_body_bytes=self.max_body_bytes)
