@@ -42,11 +42,23 @@ run: $(RUN_STAMP)
 	  export STRANGLER_SHADOW_KEY_FILE="$(abspath $(SHADOW_KEY_FILE))"; fi; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho --procfile Procfile --no-colour start
 
-## make test: ruff, mypy, then the whole pytest suite
+## make test: ruff, mypy, the docs site (strict: a broken link or a page left out of the nav fails), then
+## the whole pytest suite
 test: $(TEST_STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mkdocs build --strict --site-dir $(DOCS_SITE)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## make docs: build the MkDocs site (mkdocs.yml, docs/) into site/; make docs-serve: serve it while editing.
+## Never --quiet: it silences the warnings that --strict counts, and the build passes whatever is broken.
+DOCS_SITE := site
+.PHONY: docs docs-serve
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir $(DOCS_SITE)
+
+docs-serve: $(TEST_STAMP)
+	$(BIN)/mkdocs serve --strict
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -63,4 +75,4 @@ soak: $(TEST_STAMP)
 	PATH="$(CURDIR)/$(BIN):/usr/sbin:$$PATH" $(BIN)/python -m bench soak
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var site .pytest_cache .mypy_cache .ruff_cache
