@@ -20,7 +20,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "routing decision",
         ("proxy/routing.py", "proxy/rules.py", "proxy/bucketing.py", "proxy/paths.py", "proxy/clientip.py"),
     ),
-    ("metrics", ("proxy/metrics.py", "prometheus_client/")),
+    ("metrics", ("proxy/metrics/", "prometheus_client/")),
     ("access log", ("structlog/", "logging/", "strangler_common/logs", "json/")),
     ("shadow", ("proxy/shadow",)),
     ("proxy handler + forwarding", ("proxy/handler.py", "proxy/forwarding.py", "proxy/upstreams.py")),

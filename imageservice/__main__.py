@@ -1,4 +1,5 @@
-"""Command line of the image service; the only module that reads argv and the environment.
+"""Command line of the image service; the only module that reads argv, and (with the Lambda
+handler, entrypoints/lambda_handler.py) the only one that reads the environment.
 
 imageservice [serve] [--host H] [--port P]     serve the image API (the default command)
 imageservice init-aws                          create the S3 bucket and DynamoDB table if missing
@@ -18,6 +19,8 @@ from dataclasses import asdict
 from imageservice.settings import Settings, SettingsError
 from strangler_common.logs import configure_logging
 from strangler_common.web import run
+
+__all__ = ["main"]
 
 _COMMANDS = {"serve", "init-aws", "reconcile"}
 

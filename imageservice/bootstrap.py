@@ -25,6 +25,8 @@ from imageservice.services import GenerationService
 from imageservice.settings import Settings, SettingsError
 from strangler_common.shadowmark import ShadowGate
 
+__all__ = ["Container", "Overrides", "aws_settings", "build"]
+
 _log = structlog.get_logger("imageservice.bootstrap")
 
 
@@ -37,9 +39,7 @@ class Overrides:
 
 @dataclass(frozen=True, slots=True)
 class Container:
-    settings: Settings
     service: GenerationService
-    metrics: ServiceMetrics
     shadow: ShadowGate  # which requests are the proxy's shadow copies (signed marker)
 
 
@@ -89,7 +89,6 @@ async def _generator(settings: Settings, stack: AsyncExitStack) -> ImageGenerato
         client,
         OpenAISettings(
             model=settings.openai_model,
-            base_url=settings.openai_base_url,
             timeout_s=settings.openai_timeout_s,
             max_retries=settings.openai_max_retries,
             max_retry_wait_s=settings.openai_max_retry_wait_s,
@@ -147,6 +146,6 @@ async def build(
             gate = ShadowGate(
                 settings.shadow_key, report=lambda verdict: metrics.shadow_markers.labels(verdict).inc()
             )
-            yield Container(settings=settings, service=service, metrics=metrics, shadow=gate)
+            yield Container(service=service, shadow=gate)
         finally:
             await service.drain()

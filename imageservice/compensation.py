@@ -14,11 +14,13 @@ import structlog
 
 from imageservice.metrics import ServiceMetrics
 
+__all__ = ["Compensator"]
+
 _log = structlog.get_logger("imageservice.saga")
 
 
 class Compensator:
-    def __init__(self, metrics: ServiceMetrics, *, attempts: int = 3, backoff_s: float = 0.05) -> None:
+    def __init__(self, metrics: ServiceMetrics, *, attempts: int, backoff_s: float) -> None:
         self._metrics = metrics
         self._attempts = max(1, attempts)
         self._backoff_s = backoff_s

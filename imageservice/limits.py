@@ -11,8 +11,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from imageservice.domain.model import Overloaded
+from imageservice.domain.errors import Overloaded
 from imageservice.metrics import ServiceMetrics
+
+__all__ = ["Limiter", "Ticket"]
 
 
 class Limiter:

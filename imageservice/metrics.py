@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+__all__ = ["ServiceMetrics"]
+
 _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 60.0, 120.0)
 
 
@@ -24,12 +26,6 @@ class ServiceMetrics:
             registry=registry,
         )
         self.images = Counter("imageservice_images", "Images stored.", registry=registry)
-        self.compensations = Counter(
-            "imageservice_compensations",
-            "Compensating actions of the generation saga, by step and result (ok or failed).",
-            ["step", "result"],
-            registry=registry,
-        )
         self.idempotent_replays = Counter(
             "imageservice_idempotent_replays",
             "Requests answered from a completed idempotency record without generating.",
@@ -40,6 +36,23 @@ class ServiceMetrics:
             "imageservice_rejected",
             "Requests refused before generating, by reason.",
             ["reason"],
+            registry=registry,
+        )
+        self.shadow_markers = Counter(
+            "imageservice_shadow_markers",
+            "Requests that carried X-Strangler-Shadow, by verdict: signed (a genuine shadow copy), ignored "
+            "(no key configured), unsigned, forged or expired (each treated as a normal request).",
+            ["verdict"],
+            registry=registry,
+        )
+        self._declare_saga_metrics(registry)
+
+    def _declare_saga_metrics(self, registry: CollectorRegistry) -> None:
+        """What failed sagas undid, and what they left to settle in the background or to `reconcile`."""
+        self.compensations = Counter(
+            "imageservice_compensations",
+            "Compensating actions of the generation saga, by step and result (ok or failed).",
+            ["step", "result"],
             registry=registry,
         )
         self.key_releases = Counter(
@@ -70,12 +83,5 @@ class ServiceMetrics:
             "Metadata writes that failed without saying whether they landed, by how they were resolved: "
             "landed, not_landed (compensated), unknown (blobs and key kept, settled in the background).",
             ["resolution"],
-            registry=registry,
-        )
-        self.shadow_markers = Counter(
-            "imageservice_shadow_markers",
-            "Requests that carried X-Strangler-Shadow, by verdict: signed (a genuine shadow copy), ignored "
-            "(no key configured), unsigned, forged or expired (each treated as a normal request).",
-            ["verdict"],
             registry=registry,
         )

@@ -7,7 +7,7 @@ that answers "absent" → it did not land, undo as usual; no read answers → th
 blobs and the key are kept and the Settler (settle.py) keeps reading in the background, and the
 client gets 503 `storage_unavailable`. Its retry with the same key answers 409 until that is
 settled, then replays the generation (landed) or generates again (not landed).
-Does not claim keys or call the generator (services.py does).
+Does not claim keys (claims.py does) or call the generator (services.py does).
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from collections.abc import Callable
 
 import structlog
 
+from imageservice.domain.errors import StorageFailure, StoragePermissionDenied
 from imageservice.domain.idempotency import Claim
-from imageservice.domain.model import Generation, StorageFailure, StoragePermissionDenied
+from imageservice.domain.model import Generation
 from imageservice.domain.ports import BlobStore, ImageRepository
 from imageservice.metrics import ServiceMetrics
 from imageservice.policy import Policy
 from imageservice.settle import Settler
+
+__all__ = ["Persister"]
 
 _log = structlog.get_logger("imageservice.saga")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+__all__ = ["Backoff", "Policy"]
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:

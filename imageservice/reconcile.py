@@ -28,6 +28,8 @@ from imageservice.domain.idempotency import IdempotencyRecord, KeyStatus
 from imageservice.domain.model import Generation, generation_id_of
 from imageservice.domain.ports import BlobInfo, BlobStore, ImageRepository
 
+__all__ = ["ReconcileReport", "reconcile"]
+
 _T = TypeVar("_T")
 _log = structlog.get_logger("imageservice.reconcile")
 
@@ -60,8 +62,8 @@ async def reconcile(
     now: float,
     dry_run: bool,
     min_age_s: float,
-    in_progress_ttl_s: float = 900.0,
-    stale_claim_s: float | None = None,
+    in_progress_ttl_s: float,
+    stale_claim_s: float | None,
 ) -> ReconcileReport:
     age = Age(
         now, min_age_s, in_progress_ttl_s, in_progress_ttl_s if stale_claim_s is None else stale_claim_s

@@ -1,11 +1,12 @@
 """The use cases of the image service: generate (a saga with compensation), get, list, file, reconcile.
 
-Entry points call these and only translate. The saga: claim the idempotency key → generate → store
-each blob → write the metadata and complete the key (persist.py). A failure at any step (or a
-cancellation) undoes what was done, in reverse order: delete the blobs, release the key (settle.py).
-Compensations are retried; a key release that still fails goes on in the background until it lands;
-a metadata write whose outcome is unknown keeps its blobs and key until it is settled. What is still
-left is logged and counted, and `reconcile` (reconcile.py) repairs it.
+Entry points call these and only translate. The saga: claim the idempotency key (claims.py) →
+generate → store each blob → write the metadata and complete the key (persist.py). A failure at any
+step (or a cancellation) undoes what was done, in reverse order: delete the blobs, release the key
+(settle.py). Compensations are retried; a key release that still fails goes on in the background
+until it lands; a metadata write whose outcome is unknown keeps its blobs and key until it is
+settled. What is still left is logged and counted, and `reconcile` (reconcile.py) repairs it.
+A store that fails is the caller's 503, never a raw 500 (storage_errors.py).
 """
 
 from __future__ import annotations
@@ -13,26 +14,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
-from imageservice.domain.idempotency import Claim, IdempotencyRecord, check_existing
-from imageservice.domain.model import (
-    ID_PREFIX,
-    DomainError,
-    Generation,
-    GenerationRequest,
-    GeneratorFailure,
-    InProgress,
-    KeyReused,
-    NotFound,
-    StorageFailure,
-    StorageOutcomeUnknown,
-    is_blob_name,
-)
+from imageservice.claims import KeyClaimer
+from imageservice.domain.errors import DomainError, GeneratorFailure, NotFound
+from imageservice.domain.idempotency import Claim
+from imageservice.domain.model import ID_PREFIX, Generation, GenerationRequest, is_blob_name
 from imageservice.domain.ports import BlobStore, ImageGenerator, ImageRepository
 from imageservice.limits import Limiter
 from imageservice.metrics import ServiceMetrics
@@ -40,8 +30,9 @@ from imageservice.persist import Persister
 from imageservice.policy import Policy
 from imageservice.reconcile import ReconcileReport, reconcile
 from imageservice.settle import Settler
+from imageservice.storage_errors import as_storage_failure
 
-__all__ = ["GenerationService", "Outcome", "Policy", "new_generation_id"]
+__all__ = ["GenerationService", "Outcome", "new_generation_id"]
 _log = structlog.get_logger("imageservice.saga")
 
 
@@ -50,22 +41,6 @@ class Outcome:
     generation: Generation
     replayed: bool = False
     stored: bool = True
-
-
-@asynccontextmanager
-async def _storage(what: str) -> AsyncIterator[None]:
-    """A store that fails (network, throttling, disk) is the service's 503, never a raw 500.
-
-    A refusal of our credentials arrives from the adapters as StoragePermissionDenied (a DomainError,
-    logged there with the resource) and passes through unchanged.
-    """
-    try:
-        yield
-    except DomainError:
-        raise
-    except Exception as exc:
-        _log.warning("storage_failed", operation=what, error=type(exc).__name__)
-        raise StorageFailure(f"storage is unavailable ({what})") from exc
 
 
 def new_generation_id() -> str:
@@ -95,6 +70,9 @@ class GenerationService:
         self._new_id = new_id
         self._persisting: set[asyncio.Future[Outcome]] = set()
         self.settler = Settler(blobs=blobs, repository=repository, metrics=metrics, policy=self.policy)
+        self._claims = KeyClaimer(
+            repository=repository, metrics=metrics, settler=self.settler, policy=self.policy, clock=clock
+        )
         self._persister = Persister(
             blobs=blobs,
             repository=repository,
@@ -117,7 +95,7 @@ class GenerationService:
                 return Outcome(generation, stored=False)
             claim: Claim | None = None
             if idempotency_key is not None:
-                claim, replay = await self._claim(idempotency_key, request, generation_id)
+                claim, replay = await self._claims.claim(idempotency_key, request, generation_id)
                 if replay is not None:
                     self.metrics.idempotent_replays.inc()
                     return Outcome(replay, replayed=True)
@@ -156,49 +134,6 @@ class GenerationService:
             await asyncio.gather(*self._persisting, return_exceptions=True)
         await self.settler.drain(self.policy.shutdown_settle_s)
 
-    async def _claim(
-        self, key: str, request: GenerationRequest, generation_id: str
-    ) -> tuple[Claim | None, Generation | None]:
-        fingerprint = request.fingerprint()
-        mine = IdempotencyRecord.claimed(
-            key,
-            fingerprint,
-            owner=uuid.uuid4().hex,  # the token that says "this claim is mine", even on a retried write
-            now=self._clock(),
-            ttl_s=self.policy.idempotency_ttl_s,
-            in_progress_ttl_s=self.policy.in_progress_ttl_s,
-            generation_id=generation_id,
-        )
-        try:
-            async with _storage("claiming the idempotency key"):
-                result = await self.repository.claim(
-                    key,
-                    fingerprint,
-                    owner=mine.owner,
-                    now=self._clock(),
-                    ttl_s=self.policy.idempotency_ttl_s,
-                    in_progress_ttl_s=self.policy.in_progress_ttl_s,
-                    generation_id=generation_id,
-                )
-        except StorageOutcomeUnknown:
-            # Our claim may have landed with its answer lost: release it (only if it is ours) later.
-            self.settler.release_later(Claim(mine))
-            raise
-        if result.claim is not None:
-            return result.claim, None
-        if result.existing is None:
-            raise StorageFailure("the idempotency store gave no answer")
-        try:
-            generation_id = check_existing(result.existing, fingerprint)
-        except (KeyReused, InProgress) as exc:
-            self.metrics.rejected.labels(reason=exc.code).inc()
-            raise
-        async with _storage("reading the stored generation"):
-            stored = await self.repository.get(generation_id)
-        if stored is None:
-            raise StorageFailure("the idempotency record points at a generation that is gone")
-        return None, stored
-
     async def _generate(
         self, request: GenerationRequest, generation_id: str
     ) -> tuple[Generation, list[tuple[str, bytes]]]:
@@ -228,20 +163,20 @@ class GenerationService:
     async def get(self, generation_id: str) -> Generation:
         generation = None
         if generation_id.startswith(ID_PREFIX):
-            async with _storage("reading the generation"):
+            async with as_storage_failure("reading the generation"):
                 generation = await self.repository.get(generation_id)
         if generation is None:
             raise NotFound(f"no generation with id {generation_id!r}")
         return generation
 
     async def list_recent(self, limit: int) -> list[Generation]:
-        async with _storage("listing generations"):
+        async with as_storage_failure("listing generations"):
             return await self.repository.list_recent(limit)
 
     async def file(self, name: str) -> bytes:
         data = None
         if is_blob_name(name):
-            async with _storage("reading the image"):
+            async with as_storage_failure("reading the image"):
                 data = await self.blobs.get(name)
         if data is None:
             raise NotFound(f"no image named {name!r}")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from strangler_common.envsecret import SecretError, shadow_key
 
+__all__ = ["MAX_BODY_BYTES", "Secret", "Settings", "SettingsError"]
+
 MAX_BODY_BYTES = 64 * 1024
 
 

@@ -32,6 +32,8 @@ from imageservice.domain.ports import BlobStore, ImageRepository
 from imageservice.metrics import ServiceMetrics
 from imageservice.policy import Policy
 
+__all__ = ["Settler"]
+
 _log = structlog.get_logger("imageservice.saga")
 
 

@@ -17,6 +17,8 @@ from legacy_stub.settings import DELAY_ENV, Settings, SettingsError
 from strangler_common.logs import configure_logging
 from strangler_common.web import run
 
+__all__ = ["main", "parse_args"]
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(

@@ -24,6 +24,8 @@ from legacy_stub.worker import ImageWorker
 from strangler_common.shadowmark import ShadowGate
 from strangler_common.web import install_observability, metrics_handler
 
+__all__ = ["create_app"]
+
 
 @asynccontextmanager
 async def _image_worker(app: web.Application) -> AsyncIterator[None]:

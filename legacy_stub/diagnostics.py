@@ -16,6 +16,8 @@ from aiohttp import web
 from legacy_stub.http_io import invalid, read_bounded
 from legacy_stub.keys import SETTINGS
 
+__all__ = ["EXPORT_BLOCK", "MIB", "add_routes"]
+
 MIB = 1024 * 1024
 # A deterministic MiB: a proxy test can check the bytes, not only their count.
 EXPORT_BLOCK = bytes(range(256)) * (MIB // 256)

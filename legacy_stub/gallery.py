@@ -12,6 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "CONTENT_TYPE",
+    "Gallery",
+    "Generation",
+    "StoredImage",
+    "build_generation",
+    "new_generation_id",
+    "parse_size",
+]
+
 FILES_PREFIX = "/api/images/files/"
 CONTENT_TYPE = "image/png"
 

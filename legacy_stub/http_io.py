@@ -12,6 +12,8 @@ from aiohttp import web
 
 from strangler_common.web import Handler, json_error
 
+__all__ = ["ApiError", "api_errors", "invalid", "read_bounded", "read_json"]
+
 
 class ApiError(Exception):
     """An error answered as {"error": {"code", "message"}} with `status`."""

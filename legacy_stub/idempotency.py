@@ -16,6 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = ["Claim", "ClaimOutcome", "IdempotencyTable", "StoredResponse", "fingerprint"]
+
 
 class ClaimOutcome(enum.Enum):
     CLAIMED = "claimed"

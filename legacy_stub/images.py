@@ -21,6 +21,8 @@ from strangler_common.contract import GenerateParams, InvalidRequest, parse_gene
 from strangler_common.shadowmark import SHADOW_HEADER
 from strangler_common.web import REQUEST_ID_HEADER
 
+__all__ = ["add_routes"]
+
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255

@@ -12,6 +12,8 @@ from legacy_stub.settings import Settings
 from legacy_stub.worker import ImageWorker
 from strangler_common.shadowmark import ShadowGate
 
+__all__ = ["GALLERY", "IDEMPOTENCY", "METRICS", "ORDERS", "SETTINGS", "SHADOW_GATE", "WORKER"]
+
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", LegacyMetrics)
 WORKER = web.AppKey("image_worker", ImageWorker)

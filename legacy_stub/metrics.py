@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+__all__ = ["LegacyMetrics"]
+
 
 class LegacyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:

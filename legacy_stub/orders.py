@@ -11,6 +11,17 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "CATALOG",
+    "Order",
+    "OrderBook",
+    "OrderError",
+    "OrderLine",
+    "Product",
+    "new_order_id",
+    "parse_order_lines",
+]
+
 MAX_LINES = 100
 MAX_QTY = 100
 CURRENCY = "EUR"

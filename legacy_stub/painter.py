@@ -12,6 +12,8 @@ from typing import Protocol
 
 from PIL import Image, ImageDraw
 
+__all__ = ["Painter", "SlowPainter", "paint_png"]
+
 _SHAPES = 6
 
 

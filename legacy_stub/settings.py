@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 
 from strangler_common.envsecret import SecretError, shadow_key
 
+__all__ = ["DELAY_ENV", "Settings", "SettingsError"]
+
 DELAY_ENV = "LEGACY_IMAGE_DELAY_S"
 MAX_DELAY_S = 3600.0
 

@@ -15,6 +15,8 @@ from legacy_stub.http_io import ApiError, invalid, read_json
 from legacy_stub.keys import METRICS, ORDERS, SETTINGS
 from legacy_stub.orders import CATALOG, Order, OrderError, new_order_id, parse_order_lines
 
+__all__ = ["add_routes"]
+
 
 def _storefront_html() -> str:
     rows = "\n".join(

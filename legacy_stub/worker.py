@@ -16,6 +16,8 @@ import structlog
 from legacy_stub.metrics import LegacyMetrics
 from legacy_stub.painter import Painter
 
+__all__ = ["ImageWorker", "WorkerOverloaded", "WorkerStopped"]
+
 _log = structlog.get_logger("legacy.worker")
 
 

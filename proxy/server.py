@@ -81,19 +81,7 @@ async def _serve(
     # The connection cap in force: max_connections, or what the file descriptors allow (said at ERROR).
     cap = ConnectionCap(nofile, store.current.table, metrics=app[METRICS])
     unfollow = store.subscribe(lambda snapshot: cap.follow(snapshot.table))
-    # FrontDoorRunner: the limits block (parser bounds, head/body read timeout, connection cap) and JSON
-    # answers for what the HTTP parser refuses. keepalive_timeout: an idle kept-alive connection goes
-    # after 75 s (aiohttp's default is an hour), so idle clients cannot hold max_connections.
-    public_runner = FrontDoorRunner(
-        app,
-        limits=lambda: store.current.table.limits,
-        max_connections=cap,
-        metrics=app[METRICS],
-        handler_cancellation=True,
-        access_log=None,
-        shutdown_timeout=shutdown_timeout_s,
-        keepalive_timeout=75.0,
-    )
+    public_runner = _public_runner(app, cap, shutdown_timeout_s)
     admin_runner = web.AppRunner(admin, access_log=None, shutdown_timeout=5.0)
     stop = asyncio.Event()
     reloads: set[asyncio.Task[object]] = set()
@@ -129,6 +117,23 @@ async def _serve(
         await admin_runner.cleanup()
         await public_runner.cleanup()
         _log.info("proxy_stopped")
+
+
+def _public_runner(app: web.Application, cap: ConnectionCap, shutdown_timeout_s: float) -> FrontDoorRunner:
+    """The limits block (parser bounds, head/body read timeout, connection cap) and JSON answers for
+    what the HTTP parser refuses. keepalive_timeout: an idle kept-alive connection goes after 75 s
+    (aiohttp's default is an hour), so idle clients cannot hold max_connections."""
+    store = app[STORE]
+    return FrontDoorRunner(
+        app,
+        limits=lambda: store.current.table.limits,
+        max_connections=cap,
+        metrics=app[METRICS],
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout_s,
+        keepalive_timeout=75.0,
+    )
 
 
 def _addresses(runner: web.AppRunner) -> list[str]:

@@ -23,9 +23,19 @@ import structlog
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from imageservice.domain.model import StoragePermissionDenied
+from imageservice.domain.errors import StoragePermissionDenied
 
-T = TypeVar("T")
+__all__ = [
+    "NEWEST_INDEX",
+    "AwsClients",
+    "AwsSettings",
+    "error_code",
+    "init_aws",
+    "is_access_denied",
+    "permission_checked",
+]
+
+_T = TypeVar("_T")
 NEWEST_INDEX = "newest"
 _log = structlog.get_logger("imageservice.aws")
 # S3 says AccessDenied (403), DynamoDB AccessDeniedException (400). A HEAD has no body, so botocore
@@ -68,7 +78,7 @@ class AwsClients:
         self.dynamodb: Any = session.client("dynamodb", endpoint_url=settings.endpoint_url, config=config)
         self._executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="aws")
 
-    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    async def call(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 

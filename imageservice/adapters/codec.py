@@ -8,6 +8,8 @@ from typing import Any
 from imageservice.domain.idempotency import IdempotencyRecord, KeyStatus
 from imageservice.domain.model import Generation, ImageRecord, Size, Status
 
+__all__ = ["generation_from_fields", "images_to_json", "record_from_fields"]
+
 
 def images_to_json(generation: Generation) -> str:
     return json.dumps(

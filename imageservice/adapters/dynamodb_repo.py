@@ -1,10 +1,11 @@
-"""Generation metadata and idempotency records in one DynamoDB table.
+"""Generation metadata and idempotency records in one DynamoDB table: the calls and their conditions.
 
 Items: `gen#<id>` (a generation; listed newest first through the `newest` index) and `idem#<key>`
-(an idempotency record). Claiming is one conditional put in the Powertools shape; completing is one
-TransactWriteItems (the generation and the key together); the image bytes live in S3, never here.
-A claim's put that botocore retries after a lost response meets our own item: the owner token tells,
-and the claim proceeds. `reconcile` scans both kinds of item (a Scan: fine for a maintenance job).
+(an idempotency record); what their attributes look like is dynamodb_items.py's. Claiming is one
+conditional put in the Powertools shape; completing is one TransactWriteItems (the generation and
+the key together); the image bytes live in S3, never here. A claim's put that botocore retries after
+a lost response meets our own item: the owner token tells, and the claim proceeds. `reconcile` scans
+both kinds of item (a Scan: fine for a maintenance job).
 
 Listing reads a GSI with one partition key: fine for this service's volume, and eventually
 consistent (a generation may show up in the list a moment after its 201). Reads by id are strongly
@@ -14,31 +15,36 @@ StoragePermissionDenied.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imageservice.adapters.aws import NEWEST_INDEX, AwsClients, error_code, permission_checked
-from imageservice.adapters.codec import generation_from_fields, images_to_json, record_from_fields
-from imageservice.domain.idempotency import Claim, ClaimResult, IdempotencyRecord, KeyStatus
-from imageservice.domain.model import Generation, StorageOutcomeUnknown
+from imageservice.adapters.dynamodb_items import (
+    GENERATION_PREFIX,
+    GENERATIONS,
+    KEY_PREFIX,
+    claim_item,
+    generation_from_item,
+    generation_item,
+    generation_pk,
+    key_pk,
+    number,
+    record_from_item,
+    string,
+)
+from imageservice.domain.errors import StorageOutcomeUnknown
+from imageservice.domain.idempotency import Claim, ClaimResult, ClaimTerms, IdempotencyRecord, KeyStatus
+from imageservice.domain.model import Generation
 
-T = TypeVar("T")
-_GENERATIONS = "generations"
+__all__ = ["DynamoDbRepository"]
+
+_T = TypeVar("_T")
 _CLAIM_CONDITION = (
     "attribute_not_exists(pk) OR expires_at < :now"
     " OR (#status = :in_progress AND in_progress_expires_at < :now)"
 )
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: float) -> dict[str, str]:
-    return {"N": repr(float(value)) if not float(value).is_integer() else str(int(value))}
 
 
 def _status(exc: ClientError) -> int:
@@ -49,74 +55,41 @@ def _retried(exc: ClientError) -> bool:
     return bool(exc.response.get("ResponseMetadata", {}).get("RetryAttempts"))
 
 
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: (value.get("S") if "S" in value else value.get("N")) for name, value in item.items()}
-
-
 class DynamoDbRepository:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
         self._db = clients.dynamodb
         self._table = clients.settings.table
 
-    async def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         with permission_checked("DynamoDB", f"dynamodb:{self._table}"):
             return await self._clients.call(fn, *args, **kwargs)
 
-    async def claim(
-        self,
-        key: str,
-        fingerprint: str,
-        *,
-        owner: str,
-        now: float,
-        ttl_s: float,
-        in_progress_ttl_s: float,
-        generation_id: str | None = None,
-    ) -> ClaimResult:
-        record = IdempotencyRecord.claimed(
-            key,
-            fingerprint,
-            owner=owner,
-            now=now,
-            ttl_s=ttl_s,
-            in_progress_ttl_s=in_progress_ttl_s,
-            generation_id=generation_id,
-        )
-        item = {
-            "pk": _s(f"idem#{key}"),
-            "key": _s(key),
-            "fingerprint": _s(fingerprint),
-            "status": _s(KeyStatus.IN_PROGRESS.value),
-            "owner": _s(owner),
-            "expires_at": _n(record.expires_at),
-            "in_progress_expires_at": _n(record.in_progress_expires_at),
-            "ttl": _n(math.ceil(record.expires_at)),
-            **({"generation_id": _s(generation_id)} if generation_id else {}),
-        }
+    async def claim(self, terms: ClaimTerms) -> ClaimResult:
+        record = IdempotencyRecord.claimed(terms)
 
         def work() -> ClaimResult:
             for _ in range(3):  # a record released between our put and our read: try again
                 try:
                     self._db.put_item(
                         TableName=self._table,
-                        Item=item,
+                        Item=claim_item(record),
                         ConditionExpression=_CLAIM_CONDITION,
                         ExpressionAttributeNames={"#status": "status"},
                         ExpressionAttributeValues={
-                            ":now": _n(now),
-                            ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
+                            ":now": number(terms.now),
+                            ":in_progress": string(KeyStatus.IN_PROGRESS.value),
                         },
                         ReturnValuesOnConditionCheckFailure="ALL_OLD",
                     )
                 except ClientError as exc:
                     if error_code(exc) != "ConditionalCheckFailedException":
                         raise
-                    old = exc.response.get("Item") or self._get_item(f"idem#{key}")
+                    old = exc.response.get("Item") or self._get_item(key_pk(record.key))
                     if old is None:
                         continue
-                    existing = record_from_fields(_plain(old))
-                    if existing.held_by(owner):  # botocore retried our put after its answer was lost
+                    existing = record_from_item(old)
+                    if existing.held_by(record.owner):  # botocore retried our put after its answer was lost
                         return ClaimResult(claim=Claim(record))
                     return ClaimResult(existing=existing)
                 return ClaimResult(claim=Claim(record))
@@ -130,27 +103,15 @@ class DynamoDbRepository:
             # botocore retried; any attempt before the last may have landed with its answer lost.
             raise StorageOutcomeUnknown("claiming the idempotency key failed; it may have landed") from exc
 
-    def _get_item(self, pk: str) -> dict[str, Any] | None:
-        response = self._db.get_item(TableName=self._table, Key={"pk": _s(pk)}, ConsistentRead=True)
+    def _get_item(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        response = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)
         item: dict[str, Any] | None = response.get("Item")
         return item
-
-    def _generation_item(self, generation: Generation, now: float) -> dict[str, Any]:
-        return {
-            "pk": _s(f"gen#{generation.id}"),
-            "id": _s(generation.id),
-            "created": _n(generation.created),
-            "prompt": _s(generation.prompt),
-            "size": _s(str(generation.size)),
-            "images": _s(images_to_json(generation)),
-            "gsi_pk": _s(_GENERATIONS),
-            "gsi_sk": _s(f"{int(now * 1000):015d}#{generation.id}"),
-        }
 
     async def complete(self, generation: Generation, claim: Claim | None, *, now: float) -> None:
         put = {
             "TableName": self._table,
-            "Item": self._generation_item(generation, now),
+            "Item": generation_item(generation, now),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if claim is None:
@@ -158,15 +119,15 @@ class DynamoDbRepository:
             return
         update = {
             "TableName": self._table,
-            "Key": {"pk": _s(f"idem#{claim.record.key}")},
+            "Key": key_pk(claim.record.key),
             "UpdateExpression": "SET #status = :completed, generation_id = :gid",
             "ConditionExpression": "#owner = :owner AND #status = :in_progress",
             "ExpressionAttributeNames": {"#status": "status", "#owner": "owner"},
             "ExpressionAttributeValues": {
-                ":completed": _s(KeyStatus.COMPLETED.value),
-                ":gid": _s(generation.id),
-                ":owner": _s(claim.record.owner),
-                ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
+                ":completed": string(KeyStatus.COMPLETED.value),
+                ":gid": string(generation.id),
+                ":owner": string(claim.record.owner),
+                ":in_progress": string(KeyStatus.IN_PROGRESS.value),
             },
         }
         await self._call(
@@ -178,12 +139,12 @@ class DynamoDbRepository:
             try:
                 self._db.delete_item(
                     TableName=self._table,
-                    Key={"pk": _s(f"idem#{claim.record.key}")},
+                    Key=key_pk(claim.record.key),
                     ConditionExpression="#owner = :owner AND #status = :in_progress",
                     ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
                     ExpressionAttributeValues={
-                        ":owner": _s(claim.record.owner),
-                        ":in_progress": _s(KeyStatus.IN_PROGRESS.value),
+                        ":owner": string(claim.record.owner),
+                        ":in_progress": string(KeyStatus.IN_PROGRESS.value),
                     },
                 )
             except ClientError as exc:
@@ -193,8 +154,8 @@ class DynamoDbRepository:
         await self._call(work)
 
     async def get(self, generation_id: str) -> Generation | None:
-        item = await self._call(self._get_item, f"gen#{generation_id}")
-        return _generation(item) if item is not None else None
+        item = await self._call(self._get_item, generation_pk(generation_id))
+        return generation_from_item(item) if item is not None else None
 
     async def list_recent(self, limit: int) -> list[Generation]:
         response = await self._call(
@@ -202,11 +163,11 @@ class DynamoDbRepository:
             TableName=self._table,
             IndexName=NEWEST_INDEX,
             KeyConditionExpression="gsi_pk = :g",
-            ExpressionAttributeValues={":g": _s(_GENERATIONS)},
+            ExpressionAttributeValues={":g": string(GENERATIONS)},
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [_generation(item) for item in response.get("Items", [])]
+        return [generation_from_item(item) for item in response.get("Items", [])]
 
     async def held_keys(self) -> list[str]:
         """In-progress keys (for tests and operators): after a failed saga there must be none."""
@@ -219,33 +180,33 @@ class DynamoDbRepository:
         for page in self._db.get_paginator("scan").paginate(
             TableName=self._table,
             FilterExpression="begins_with(pk, :prefix)",
-            ExpressionAttributeValues={":prefix": _s(prefix)},
+            ExpressionAttributeValues={":prefix": string(prefix)},
             ConsistentRead=True,
         ):
             items.extend(page.get("Items", []))
         return items
 
     async def all_generations(self) -> list[Generation]:
-        return [_generation(item) for item in await self._call(self._scan, "gen#")]
+        return [generation_from_item(item) for item in await self._call(self._scan, GENERATION_PREFIX)]
 
     async def all_keys(self) -> list[IdempotencyRecord]:
-        return [record_from_fields(_plain(item)) for item in await self._call(self._scan, "idem#")]
+        return [record_from_item(item) for item in await self._call(self._scan, KEY_PREFIX)]
 
     async def delete_generation(self, generation_id: str) -> None:
-        await self._call(self._db.delete_item, TableName=self._table, Key={"pk": _s(f"gen#{generation_id}")})
+        await self._call(self._db.delete_item, TableName=self._table, Key=generation_pk(generation_id))
 
     async def drop_key(self, record: IdempotencyRecord) -> bool:
         condition = "#owner = :owner AND #status = :status"
-        values = {":owner": _s(record.owner), ":status": _s(record.status.value)}
+        values = {":owner": string(record.owner), ":status": string(record.status.value)}
         if record.generation_id is not None:
             condition += " AND generation_id = :gid"
-            values[":gid"] = _s(record.generation_id)
+            values[":gid"] = string(record.generation_id)
 
         def work() -> bool:
             try:
                 self._db.delete_item(
                     TableName=self._table,
-                    Key={"pk": _s(f"idem#{record.key}")},
+                    Key=key_pk(record.key),
                     ConditionExpression=condition,
                     ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
                     ExpressionAttributeValues=values,
@@ -257,14 +218,3 @@ class DynamoDbRepository:
             return True
 
         return await self._call(work)
-
-
-def _generation(item: dict[str, Any]) -> Generation:
-    fields = _plain(item)
-    return generation_from_fields(
-        generation_id=fields["id"],
-        created=int(float(fields["created"])),
-        prompt=fields["prompt"],
-        size=fields["size"],
-        images_json=fields["images"],
-    )

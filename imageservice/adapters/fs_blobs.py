@@ -13,6 +13,8 @@ from pathlib import Path
 
 from imageservice.domain.ports import BlobInfo
 
+__all__ = ["FsBlobStore", "UnsafeName"]
+
 
 class UnsafeName(ValueError):
     pass

@@ -16,6 +16,8 @@ from PIL import Image, ImageDraw
 
 from imageservice.domain.model import GeneratedImage, GenerationRequest, Size
 
+__all__ = ["LocalGenerator", "paint"]
+
 _GRID = 8  # the picture is a smooth upscale of an 8x8 field of colours, plus a few shapes
 
 

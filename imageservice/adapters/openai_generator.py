@@ -22,18 +22,19 @@ from dataclasses import dataclass
 
 import openai
 import structlog
+from openai.types import ImagesResponse
 from PIL import Image, UnidentifiedImageError
 
-from imageservice.domain.model import (
+from imageservice.domain.errors import (
     ContentPolicy,
-    GeneratedImage,
-    GenerationRequest,
     GeneratorFailure,
     GeneratorTimeout,
     GeneratorUnavailable,
     RateLimited,
-    Size,
 )
+from imageservice.domain.model import GeneratedImage, GenerationRequest, Size
+
+__all__ = ["OpenAIGenerator", "OpenAISettings"]
 
 UPSTREAM_SIZE = {"256x256": "1024x1024", "512x512": "1024x1024", "1024x1024": "1024x1024"}
 _POLICY_CODES = {"moderation_blocked", "content_policy_violation"}
@@ -43,7 +44,6 @@ _log = structlog.get_logger("imageservice.openai")
 @dataclass(frozen=True, slots=True)
 class OpenAISettings:
     model: str
-    base_url: str | None = None
     timeout_s: float = 120.0
     max_retries: int = 2
     max_retry_wait_s: float = 20.0  # a longer Retry-After is handed to our caller instead of waited out
@@ -156,20 +156,22 @@ class OpenAIGenerator:
                     await asyncio.sleep(self._backoff(attempt))
                     continue
                 raise GeneratorFailure("the image generator could not be reached") from exc
-            data = response.data or []
-            _log.info(
-                "openai_generated",
-                openai_request_id=response._request_id,
-                images=len(data),
-                model=settings.model,
-            )
-            encoded = [item.b64_json for item in data if item.b64_json]
-            if len(encoded) != request.n:
-                raise GeneratorFailure(
-                    f"the image generator returned {len(encoded)} images instead of {request.n}"
-                )
-            return encoded
+            return self._encoded(response, request.n)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _encoded(self, response: ImagesResponse, n: int) -> list[str]:
+        """The base64 images of an answer; exactly `n` of them, or GeneratorFailure."""
+        data = response.data or []
+        _log.info(
+            "openai_generated",
+            openai_request_id=response._request_id,
+            images=len(data),
+            model=self._settings.model,
+        )
+        encoded = [item.b64_json for item in data if item.b64_json]
+        if len(encoded) != n:
+            raise GeneratorFailure(f"the image generator returned {len(encoded)} images instead of {n}")
+        return encoded
 
     def _backoff(self, attempt: int) -> float:
         return float(self._settings.backoff_s * 2**attempt * (1 - 0.25 * random.random()))  # noqa: S311

@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 from imageservice.adapters.aws import AwsClients, error_code, permission_checked
 from imageservice.domain.ports import BlobInfo
 
+__all__ = ["S3BlobStore"]
+
 PREFIX = "images/"
 
 

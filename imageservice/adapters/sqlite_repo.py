@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from imageservice.adapters.codec import generation_from_fields, images_to_json, record_from_fields
-from imageservice.domain.idempotency import Claim, ClaimResult, IdempotencyRecord, KeyStatus
+from imageservice.domain.idempotency import Claim, ClaimResult, ClaimTerms, IdempotencyRecord, KeyStatus
 from imageservice.domain.model import Generation
 
-T = TypeVar("T")
+__all__ = ["SqliteRepository"]
+
+_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -58,7 +60,7 @@ class SqliteRepository:
             self._db = None
         self._executor.shutdown(wait=True)
 
-    async def _run(self, fn: Callable[[], T]) -> T:
+    async def _run(self, fn: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     def _conn(self) -> sqlite3.Connection:
@@ -68,50 +70,32 @@ class SqliteRepository:
 
     # ------------------------------------------------------------ idempotency
 
-    async def claim(
-        self,
-        key: str,
-        fingerprint: str,
-        *,
-        owner: str,
-        now: float,
-        ttl_s: float,
-        in_progress_ttl_s: float,
-        generation_id: str | None = None,
-    ) -> ClaimResult:
-        record = IdempotencyRecord.claimed(
-            key,
-            fingerprint,
-            owner=owner,
-            now=now,
-            ttl_s=ttl_s,
-            in_progress_ttl_s=in_progress_ttl_s,
-            generation_id=generation_id,
-        )
+    async def claim(self, terms: ClaimTerms) -> ClaimResult:
+        record = IdempotencyRecord.claimed(terms)
 
         def work() -> ClaimResult:
             db = self._conn()
             db.execute("BEGIN IMMEDIATE")
             try:
-                row = db.execute("SELECT * FROM idempotency WHERE key = ?", (key,)).fetchone()
+                row = db.execute("SELECT * FROM idempotency WHERE key = ?", (record.key,)).fetchone()
                 if row is not None:
                     existing = record_from_fields(dict(row))
-                    if existing.held_by(owner):
+                    if existing.held_by(record.owner):
                         db.execute("COMMIT")
                         return ClaimResult(claim=Claim(record))
-                    if existing.is_live(now):
+                    if existing.is_live(terms.now):
                         db.execute("COMMIT")
                         return ClaimResult(existing=existing)
                 db.execute(
                     "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
-                        key,
-                        fingerprint,
+                        record.key,
+                        record.fingerprint,
                         record.status.value,
-                        owner,
+                        record.owner,
                         record.expires_at,
                         record.in_progress_expires_at,
-                        generation_id,
+                        record.generation_id,
                     ),
                 )
                 db.execute("COMMIT")

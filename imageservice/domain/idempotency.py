@@ -1,4 +1,5 @@
-"""Idempotency records: who holds a key, until when, and what a record means for a new request.
+"""Idempotency records and the terms a claim is asked on: who holds a key, until when, and what a
+record means for a new request.
 
 A claim carries an owner token (one per request) and, from the start, the id of the generation its
 saga will write, so that anyone looking at a claim later (a retried write, `reconcile`) can tell
@@ -8,14 +9,32 @@ whose it is and what it may have left behind. Pure: times are passed in, nothing
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
-from imageservice.domain.model import InProgress, KeyReused
+from imageservice.domain.errors import InProgress, KeyReused
+
+__all__ = ["Claim", "ClaimResult", "ClaimTerms", "IdempotencyRecord", "KeyStatus", "check_existing"]
 
 
 class KeyStatus(enum.Enum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimTerms:
+    """What a request asks for when it claims a key: the key and the request it is bound to, the owner
+    token that says "this claim is mine", the generation its saga will write, and the times that set
+    the record's expiries (`now` also decides whether a record met in the store is still live)."""
+
+    key: str
+    fingerprint: str
+    _: KW_ONLY
+    owner: str
+    now: float
+    ttl_s: float
+    in_progress_ttl_s: float
+    generation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,26 +48,16 @@ class IdempotencyRecord:
     generation_id: str | None = None
 
     @classmethod
-    def claimed(
-        cls,
-        key: str,
-        fingerprint: str,
-        *,
-        owner: str,
-        now: float,
-        ttl_s: float,
-        in_progress_ttl_s: float,
-        generation_id: str | None = None,
-    ) -> IdempotencyRecord:
-        """The record a fresh claim writes: in progress, held by `owner`, with both expiries set."""
+    def claimed(cls, terms: ClaimTerms) -> IdempotencyRecord:
+        """The record a fresh claim writes: in progress, held by its owner, with both expiries set."""
         return cls(
-            key=key,
-            fingerprint=fingerprint,
+            key=terms.key,
+            fingerprint=terms.fingerprint,
             status=KeyStatus.IN_PROGRESS,
-            owner=owner,
-            expires_at=now + ttl_s,
-            in_progress_expires_at=now + in_progress_ttl_s,
-            generation_id=generation_id,
+            owner=terms.owner,
+            expires_at=terms.now + terms.ttl_s,
+            in_progress_expires_at=terms.now + terms.in_progress_ttl_s,
+            generation_id=terms.generation_id,
         )
 
     def is_live(self, now: float) -> bool:

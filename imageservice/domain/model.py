@@ -1,8 +1,8 @@
-"""Value objects, the generation aggregate and the domain errors of image generation.
+"""Value objects and the generation aggregate of image generation.
 
 Owns the rules (sizes, prompt length, blob names, request fingerprints); knows nothing about HTTP
-status codes, storage engines or the clock (times are passed in). Idempotency records live in
-idempotency.py.
+status codes, storage engines or the clock (times are passed in). The errors it raises live in
+errors.py, idempotency records in idempotency.py.
 """
 
 from __future__ import annotations
@@ -13,98 +13,31 @@ import json
 import re
 from dataclasses import dataclass, replace
 
+from imageservice.domain.errors import GeneratorFailure, InvalidInput
+
+__all__ = [
+    "CONTENT_TYPE_PNG",
+    "ID_PREFIX",
+    "MAX_IMAGES",
+    "MAX_PROMPT_CHARS",
+    "SIZES",
+    "GeneratedImage",
+    "Generation",
+    "GenerationRequest",
+    "ImageRecord",
+    "Size",
+    "Status",
+    "blob_name",
+    "generation_id_of",
+    "is_blob_name",
+]
+
 SIZES = ("256x256", "512x512", "1024x1024")
 MAX_PROMPT_CHARS = 1000
 MAX_IMAGES = 4
 CONTENT_TYPE_PNG = "image/png"
 ID_PREFIX = "img_"
 _BLOB_NAME = re.compile(r"^(img_[0-9a-f]{32})_([0-9])\.png$")
-
-
-# ---------------------------------------------------------------- errors
-
-
-class DomainError(Exception):
-    """Base of every error the service layer reports; `code` is the contract's error code."""
-
-    code = "error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidInput(DomainError):
-    code = "invalid_request"
-
-
-class NotFound(DomainError):
-    code = "not_found"
-
-
-class InProgress(DomainError):
-    code = "in_progress"
-
-
-class KeyReused(DomainError):
-    code = "idempotency_key_reused"
-
-
-class Overloaded(DomainError):
-    code = "overloaded"
-
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class GeneratorFailure(DomainError):
-    """A generator could not deliver; subclasses say why."""
-
-    code = "generator_error"
-
-
-class ContentPolicy(GeneratorFailure):
-    code = "content_policy"
-
-
-class RateLimited(GeneratorFailure):
-    code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class GeneratorUnavailable(GeneratorFailure):
-    code = "generator_unavailable"
-
-
-class GeneratorTimeout(GeneratorFailure):
-    code = "generator_timeout"
-
-
-class StorageFailure(DomainError):
-    code = "storage_unavailable"
-
-
-class StorageOutcomeUnknown(StorageFailure):
-    """A write failed without saying whether it landed: its answer was lost, or the store's client
-    retried it and a later attempt failed after an earlier one may have gone through."""
-
-
-class StoragePermissionDenied(StorageFailure):
-    """The store refused the service's own credentials for an operation: a deployment misconfiguration
-    (a missing IAM permission), neither a missing item nor an outage, so retrying will not help."""
-
-    code = "storage_permission_denied"
-
-    def __init__(self, operation: str) -> None:
-        super().__init__(
-            f"the image service's storage credentials lack permission for {operation}: "
-            "a deployment misconfiguration (see the service's log for the resource)"
-        )
-        self.operation = operation
 
 
 # ---------------------------------------------------------------- value objects

@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from imageservice.domain.idempotency import Claim, ClaimResult, IdempotencyRecord
+from imageservice.domain.idempotency import Claim, ClaimResult, ClaimTerms, IdempotencyRecord
 from imageservice.domain.model import GeneratedImage, Generation, GenerationRequest
+
+__all__ = ["BlobInfo", "BlobStore", "ImageGenerator", "ImageRepository"]
 
 
 class ImageGenerator(Protocol):
@@ -42,21 +44,11 @@ class BlobStore(Protocol):
 class ImageRepository(Protocol):
     """Generation metadata and idempotency records, in one store so that completing is atomic."""
 
-    async def claim(
-        self,
-        key: str,
-        fingerprint: str,
-        *,
-        owner: str,
-        now: float,
-        ttl_s: float,
-        in_progress_ttl_s: float,
-        generation_id: str | None = None,
-    ) -> ClaimResult:
+    async def claim(self, terms: ClaimTerms) -> ClaimResult:
         """One conditional write: take the key unless a live record holds it; then return that record.
 
-        A live record held by `owner` is our own claim (a retried write whose first attempt landed):
-        it is returned as the claim, never as someone else's record."""
+        A live record held by `terms.owner` is our own claim (a retried write whose first attempt
+        landed): it is returned as the claim, never as someone else's record."""
         ...
 
     async def complete(self, generation: Generation, claim: Claim | None, *, now: float) -> None:

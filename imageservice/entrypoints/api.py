@@ -11,20 +11,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from imageservice.domain.model import (
-    DomainError,
-    Generation,
-    GenerationRequest,
-    Overloaded,
-    RateLimited,
-    Size,
-)
+from imageservice.domain.errors import DomainError, Overloaded, RateLimited
+from imageservice.domain.model import Generation, GenerationRequest, Size
 from imageservice.metrics import ServiceMetrics
 from imageservice.services import GenerationService
 from imageservice.settings import MAX_BODY_BYTES
 from strangler_common.contract import InvalidRequest, parse_generate_request
 from strangler_common.shadowmark import SHADOW_HEADER, ShadowGate
 from strangler_common.web import REQUEST_ID_HEADER
+
+__all__ = [
+    "ApiError",
+    "Created",
+    "from_domain",
+    "get_file",
+    "get_generation",
+    "list_generations",
+    "parse_body",
+    "parse_limit",
+    "post_images",
+    "reject",
+]
 
 FILES_PATH = "/api/images/files/"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -17,6 +17,8 @@ from imageservice.services import GenerationService
 from imageservice.settings import MAX_BODY_BYTES, Settings
 from strangler_common.web import install_observability, json_error, metrics_handler
 
+__all__ = ["CONTAINER", "create_app"]
+
 CONTAINER = web.AppKey("container", Container)
 
 

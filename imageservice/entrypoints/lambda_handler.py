@@ -24,6 +24,8 @@ from imageservice.settings import Settings
 from strangler_common.logs import configure_logging
 from strangler_common.web import REQUEST_ID_HEADER, accept_request_id, error_body
 
+__all__ = ["LambdaApp", "handler"]
+
 _log = structlog.get_logger("imageservice.lambda")
 _FILE = re.compile(r"^/api/images/files/([^/]+)$")
 _GENERATION = re.compile(r"^/api/images/([^/]+)$")
@@ -31,9 +33,8 @@ _GENERATION = re.compile(r"^/api/images/([^/]+)$")
 
 class _Request:
     def __init__(self, event: dict[str, Any]) -> None:
-        self.v2 = event.get("version") == "2.0"
         context = event.get("requestContext") or {}
-        if self.v2:
+        if event.get("version") == "2.0":
             http = context.get("http", {})
             self.method = str(http.get("method", "GET")).upper()
             path = str(event.get("rawPath") or http.get("path") or "/")

@@ -1,7 +1,7 @@
 """routes.yaml: load it, validate it, and report every error at its file and line.
 
 Owns: ConfigError, LoadedConfig, parse_config(), load_config(); re-exports the models of
-schema.py so callers import everything config-related from here.
+schema.py and routes.py so callers import everything config-related from here.
 Does not own: the YAML dialect and line bookkeeping (yamlsource.py), the models (schema.py),
 the cross-field rules (config_checks.py), turning a Config into a route table (routing.py).
 
@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from proxy.config.checks import Issue, cross_checks, describe_pydantic_error
 from proxy.config.resilience import Limits
-from proxy.config.schema import Config, Flag, Match, Rollout, Route, Upstream
+from proxy.config.routes import Flag, Match, Rollout
+from proxy.config.schema import Config, Route, Upstream
 from proxy.config.yamlsource import YamlSyntaxError, format_path, read_yaml
 
 __all__ = [

@@ -22,7 +22,7 @@ from typing import IO
 from aiohttp import StreamReader
 
 from proxy.config.resilience import Limits
-from proxy.dataplane.forwarding import BodyTooLarge
+from proxy.dataplane.errors import BodyTooLarge
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.memory import Budget, Hold
 

@@ -18,19 +18,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import aiohttp
-from aiohttp import StreamReader, web
+from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.dataplane.bodies import BufferedBody
-from proxy.dataplane.forwarding import (
-    BodyTooLarge,
-    Diverted,
-    Exchange,
-    Tee,
-    UpstreamError,
-    forward,
-    upstream_url,
-)
+from proxy.dataplane.errors import Diverted, UpstreamError
+from proxy.dataplane.forwarding import Exchange, Tee, forward
+from proxy.dataplane.headers import upstream_url
+from proxy.dataplane.replay import Body, read_body, sendable
 from proxy.dataplane.upstreams import UpstreamBusy, UpstreamSessions
 from proxy.resilience.fallback import FallbackPolicy, Kind, kind_of_error, kind_of_status, replay
 from proxy.resilience.memory import Budget, Hold
@@ -57,75 +52,6 @@ class CircuitOpen(UpstreamError):
     def __init__(self, upstream: str) -> None:
         detail = f"circuit open for upstream {upstream!r}: not tried"
         super().__init__("connect", timeout=False, detail=detail)
-
-
-@dataclass(slots=True)
-class Body:
-    """A request body: whole (`data` or an already `buffered` body: replayable) or a stream that could
-    not be kept (`stream`)."""
-
-    data: bytes | None = None
-    stream: AsyncIterator[bytes] | None = None
-    buffered: BufferedBody | None = None
-    budget_refused: bool = False  # not kept because the memory budget was spent (counted)
-    over_keep: bool = False  # a buffered body larger than fallback.max_body_bytes: never replayed
-
-    @property
-    def replayable(self) -> bool:
-        return self.stream is None and not self.over_keep
-
-    def payload(self) -> bytes | AsyncIterator[bytes]:
-        """What to send, from the first byte (a second call sends it all again, unless streamed)."""
-        if self.buffered is not None:
-            return sendable(self.buffered)
-        return self.stream if self.stream is not None else (self.data or b"")
-
-
-
-def sendable(body: BufferedBody) -> bytes | AsyncIterator[bytes]:
-    data = body.data()
-    return data if data is not None else body.chunks()
-
-
-async def _chained(prefix: list[bytes], content: StreamReader, sent: int, limit: int) -> AsyncIterator[bytes]:
-    for chunk in prefix:
-        yield chunk
-    total = sent
-    async for chunk in content.iter_any():
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge
-        yield chunk
-
-
-async def read_body(
-    content: StreamReader, *, keep: int, limit: int, declared: int | None, hold: Hold
-) -> Body:
-    """Read up to `keep` bytes so the body can be sent twice; beyond that, stream the rest.
-
-    `limit` (limits.max_body_bytes) still refuses anything larger with BodyTooLarge. A declared
-    Content-Length above `keep` is not buffered at all: it streams as it would without fallback. Every
-    kept byte is taken from the memory budget through `hold` first (a declared length all at once);
-    when the budget says no, the body streams (not replayable) instead of growing memory.
-    """
-    if declared is not None and declared > limit:
-        raise BodyTooLarge
-    if declared is not None and declared > keep:
-        return Body(stream=_chained([], content, 0, limit))
-    if declared is not None and not hold.grow(declared):
-        return Body(stream=_chained([], content, 0, limit), budget_refused=True)
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in content.iter_any():
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge
-        if total > keep:
-            return Body(stream=_chained(chunks, content, total, limit))
-        if declared is None and not hold.grow(len(chunk)):
-            return Body(stream=_chained(chunks, content, total, limit), budget_refused=True)
-    return Body(data=b"".join(chunks))
 
 
 @dataclass(slots=True)

@@ -10,85 +10,30 @@ disconnects cancels its upstream request.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from functools import lru_cache
 
 import structlog
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.config.paths import BadPath, normalize_path
+from proxy.config.paths import BadPath
 from proxy.dataplane import websocket
 from proxy.dataplane.bodies import BudgetExhausted, BufferedBody, Buffers, read_buffered
-from proxy.dataplane.failover import Call, Caller, CircuitOpen
-from proxy.dataplane.forwarding import (
-    BodyReadTimeout,
-    BodyTooLarge,
-    Exchange,
-    UpstreamError,
-    request_headers,
-    upstream_url,
-)
-from proxy.dataplane.upstreams import UpstreamBusy, UpstreamSessions
+from proxy.dataplane.errors import BodyReadTimeout, BodyTooLarge, UpstreamError
+from proxy.dataplane.failover import Call, Caller
+from proxy.dataplane.forwarding import Exchange
+from proxy.dataplane.headers import request_headers, upstream_url
+from proxy.dataplane.refusals import Refusals
+from proxy.dataplane.requestfacts import normalize, request_facts, request_id_of
+from proxy.dataplane.upstreams import UpstreamSessions
 from proxy.live.reload import ConfigStore
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.limits import request_refusal
 from proxy.resilience.state import Resilience
-from proxy.routing import RequestFacts, RouteTable, decide
-from proxy.routing.clientip import resolve_client_ip
-from proxy.shadow.mirror import ShadowCall, Shadower
-from strangler_common.web import REQUEST_ID_HEADER, accept_request_id, json_error
-
-
-class _Lazy(Mapping[str, str]):
-    """A mapping computed on first use: most routes never look at cookies or the query."""
-
-    __slots__ = ("_data", "_load")
-
-    def __init__(self, load: Callable[[], Mapping[str, str]]) -> None:
-        self._load = load
-        self._data: Mapping[str, str] | None = None
-
-    def _get(self) -> Mapping[str, str]:
-        if self._data is None:
-            self._data = self._load()
-        return self._data
-
-    def __getitem__(self, key: str) -> str:
-        return self._get()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-
-# Paths with nothing to normalize: literal pchars only, no escape, no empty or dot-led segment.
-_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
-
-
-def normalize(raw_path: str) -> str:
-    """paths.normalize_path, with a shortcut for the common path that is already in canonical form."""
-    plain = raw_path[:1] == "/" and "/." not in raw_path and "//" not in raw_path
-    if plain and _PLAIN_PATH.fullmatch(raw_path):
-        return raw_path
-    return normalize_path(raw_path)
-
-
-def request_id_of(headers: Mapping[str, str]) -> str:
-    sent = headers.get(REQUEST_ID_HEADER)
-    # Same token as strangler_common's new_request_id (32 hex digits), without building a UUID object.
-    return accept_request_id(sent) if sent is not None else os.urandom(16).hex()
-
-
-@lru_cache(maxsize=4096)
-def _peer_ip(peer: str | None) -> str:
-    """With no trusted proxies the client is the peer; parse each peer address once, not per request."""
-    return resolve_client_ip(peer, (), ())
+from proxy.routing import Decision, RequestFacts, RouteTable, decide
+from proxy.shadow.call import ShadowCall
+from proxy.shadow.mirror import Shadower
+from strangler_common.web import REQUEST_ID_HEADER, json_error
 
 
 class ProxyHandler:
@@ -112,7 +57,8 @@ class ProxyHandler:
         self.access_log = access_log
         self.resilience = resilience  # guards and breakers (it follows reloads itself; see app.py)
         self.buffers = buffers  # the memory and spool budgets (they follow reloads; see app.py)
-        self.caller = Caller(sessions, self.resilience, self._upstream_failed, buffers.memory)
+        self.refusals = Refusals(metrics)
+        self.caller = Caller(sessions, self.resilience, self.refusals.upstream_failed, buffers.memory)
         # Bound once, after the entry point configured logging: no per-request logger construction.
         self.log = structlog.get_logger("proxy").bind()
         self.access = structlog.get_logger("access").bind()
@@ -189,47 +135,46 @@ class ProxyHandler:
         if refused is not None:
             status, code, message = refused
             return json_error(status, code, message, headers=id_header, request_id=request_id)
-        headers = request.headers
-        trusted = table.trusted_proxies
-        facts = RequestFacts(
-            method=request.method,
-            path=path,
-            headers=headers,
-            cookies=_Lazy(lambda: request.cookies),
-            query=_Lazy(lambda: request.query),
-            client_ip=(
-                resolve_client_ip(request.remote, headers.getall("X-Forwarded-For", ()), trusted)
-                if trusted
-                else _peer_ip(request.remote)
-            ),
-            request_id=request_id,
-        )
+        facts = request_facts(request, path, request_id, table.trusted_proxies)
         decision = self.resilience.steer(decide(table, facts))  # a tripped guard: no candidate at all
         labels[0], labels[1], labels[2] = decision.route, decision.upstream, decision.role
         if decision.reason is not None:
             self.metrics.observe_decision(decision.route, decision.reason)
-        spec = table.upstreams[decision.upstream]
-        max_body = table.limits.max_body_bytes
-        url = upstream_url(spec.url, path, query)
-        outgoing = request_headers(request, request_id, trusted)
+        try:
+            response = await self._forward(request, table, facts, decision, query, labels, exchange)
+        except (BodyTooLarge, BodyReadTimeout, BudgetExhausted, UpstreamError) as exc:
+            max_body = table.limits.max_body_bytes
+            return self.refusals.answer(exc, decision.route, labels[1], max_body, request_id)
+        if exchange.stream_error is not None:
+            self.refusals.upstream_failed(
+                decision.route, decision.upstream, exchange.stream_error, "failed mid-body", request_id
+            )
+        return response
+
+    async def _forward(
+        self, request: web.Request, table: RouteTable, facts: RequestFacts, decision: Decision, query: str,
+        labels: list[str], exchange: Exchange,
+    ) -> web.StreamResponse:  # fmt: skip
+        """Buffer the body, start the shadow copy, then call the upstream (or the candidate, then the
+        primary on a fallback). Whatever it holds for the request is given back when it returns."""
+        spec, path, request_id = table.upstreams[decision.upstream], facts.path, facts.request_id
+        outgoing = request_headers(request, request_id, table.trusted_proxies)
         shadow: ShadowCall | None = None
         body: BufferedBody | None = None
         try:
-            upgrade = websocket.is_upgrade(headers)
+            upgrade = websocket.is_upgrade(request.headers)
             if request.body_exists and not upgrade and decision.route not in table.streamed:
                 body = await self._buffer(request, table)  # before any upstream connection is taken
             if table.shadowed and decision.role == "primary":  # one check when nothing is shadowed
                 shadow = self._shadow(request, table, decision.route, facts, path, query, outgoing)
+            url = upstream_url(spec.url, path, query)
             if upgrade:
                 async with self.sessions.lease(decision.upstream) as session:
                     return await websocket.relay(
-                        request,
-                        session,
-                        url,
-                        outgoing,
+                        request, session, url, outgoing,
                         handshake_timeout_s=spec.connect_timeout_s + spec.timeout_s,
-                        max_msg_size=max_body,
-                    )
+                        max_msg_size=table.limits.max_body_bytes,
+                    )  # fmt: skip
             call = Call(request, table, path, query, outgoing, request_id, exchange, body)
             fallback = (
                 self.resilience.plan(decision.route).fallback
@@ -239,53 +184,18 @@ class ProxyHandler:
             route = table.route(decision.route) if fallback is not None else None
             if fallback is None or route is None:
                 guarded = decision.route if decision.role == "candidate" else None  # counts for the guard
-                response = await self.caller.call(call, decision.upstream, tee=shadow, guarded=guarded)
-            else:  # the candidate first; the primary if it fails in a way the route falls back on
-                response = await self.caller.with_fallback(call, decision, route.primary, fallback, labels)
+                return await self.caller.call(call, decision.upstream, tee=shadow, guarded=guarded)
+            # the candidate first; the primary if it fails in a way the route falls back on
+            return await self.caller.with_fallback(call, decision, route.primary, fallback, labels)
         except BodyTooLarge:
             if shadow is not None:
                 shadow.close("skipped_body")
-            return json_error(
-                413,
-                "payload_too_large",
-                f"the request body is larger than the limit of {max_body} bytes",
-                headers=id_header,
-                request_id=request_id,
-            )
-        except BodyReadTimeout:
-            return json_error(
-                408, "request_timeout", "the request body stopped arriving", headers=id_header,
-                request_id=request_id,
-            )  # fmt: skip
-        except BudgetExhausted:
-            self.metrics.buffer_refused("busy")
-            return json_error(
-                503, "busy", "the proxy cannot hold another request body right now; retry shortly",
-                headers={**id_header, "Retry-After": "1"}, request_id=request_id,
-            )  # fmt: skip
-        except UpstreamBusy as exc:
-            self.metrics.upstream_busy.labels(decision.route, exc.upstream).inc()
-            return json_error(
-                503, exc.code, str(exc), headers={**id_header, "Retry-After": "1"}, request_id=request_id
-            )
-        except UpstreamError as exc:
-            if not isinstance(exc, CircuitOpen):  # not tried at all: strangler_circuit_rejected_total
-                self._upstream_failed(decision.route, labels[1], exc.kind, str(exc), request_id)
-            what = "did not answer in time" if exc.timeout else "could not be reached"
-            return json_error(
-                exc.status, exc.code, f"upstream {labels[1]!r} {what}", headers=id_header,
-                request_id=request_id,
-            )  # fmt: skip
+            raise
         finally:
             if shadow is not None:
                 shadow.close()  # a no-op once the primary's answer is complete
             if body is not None:
                 body.close()  # its memory and spool space go back to the budgets
-        if exchange.stream_error is not None:
-            self._upstream_failed(
-                decision.route, decision.upstream, exchange.stream_error, "failed mid-body", request_id
-            )
-        return response
 
     async def _buffer(self, request: web.Request, table: RouteTable) -> BufferedBody:
         limits = table.limits
@@ -324,10 +234,4 @@ class ProxyHandler:
             content_length=request.content_length if request.body_exists else None,
             candidate=table.upstreams[route.candidate],
             primary=table.upstreams[route.primary],
-        )
-
-    def _upstream_failed(self, route: str, upstream: str, kind: str, detail: str, request_id: str) -> None:
-        self.metrics.upstream_error(route, upstream, kind)
-        self.log.warning(
-            "upstream_error", route=route, upstream=upstream, kind=kind, detail=detail, request_id=request_id
         )

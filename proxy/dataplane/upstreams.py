@@ -20,7 +20,7 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from proxy.dataplane.forwarding import UpstreamError
+from proxy.dataplane.errors import UpstreamError
 from proxy.resilience.slots import Slots
 from proxy.routing import UpstreamSpec
 

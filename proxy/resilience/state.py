@@ -1,8 +1,9 @@
 """Resilience state of one proxy app: guards per route, circuit breakers per upstream, their metrics.
 
-Owns: ResilienceMetrics (`strangler_fallbacks_total`, `strangler_guard_tripped`, `strangler_circuit_*`),
-RoutePlan (a route's compiled fallback and guard policies) and Resilience, which follows config reloads
-and turns what the pure cores decide (guard.py, breaker.py, fallback.py) into logs and metrics.
+Owns: RoutePlan (a route's compiled fallback and guard policies) and Resilience, which follows config
+reloads and turns what the pure cores decide (guard.py, breaker.py, fallback.py) into logs and metrics
+(`strangler_fallbacks_total`, `strangler_guard_tripped`, `strangler_circuit_*`: declared with the other
+metrics, in proxy/metrics/resilience.py).
 Does not own the request path (handler.py and failover.py call in here) nor any socket.
 
 Guard state survives a reload that leaves the route's definition unchanged; an edit of the route resets
@@ -19,11 +20,10 @@ from types import MappingProxyType
 
 import aiohttp
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from proxy.config import Config, Route
 from proxy.config.resilience import Circuit
-from proxy.metrics import ProxyMetrics
+from proxy.metrics import ProxyMetrics, ResilienceMetrics
 from proxy.resilience.breaker import STATES, BreakerPolicy, Breakers
 from proxy.resilience.fallback import KINDS, FallbackPolicy
 from proxy.resilience.guard import GuardPolicy, Guards
@@ -31,40 +31,6 @@ from proxy.routing import Decision
 
 _log = structlog.get_logger("proxy.resilience.state")
 Clock = Callable[[], float]
-
-
-class ResilienceMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.fallbacks = Counter(
-            "strangler_fallbacks_total",
-            "Requests replayed to the primary after the candidate failed, by reason.",
-            ["route", "reason"],
-            registry=registry,
-        )
-        self.guard_tripped = Gauge(
-            "strangler_guard_tripped",
-            "1 while a route's guard has rolled it back to 0 % (until reset or a route edit).",
-            ["route"],
-            registry=registry,
-        )
-        self.circuit_open = Gauge(
-            "strangler_circuit_open",
-            "1 while an upstream's circuit breaker is open or half-open (requests fail fast).",
-            ["upstream"],
-            registry=registry,
-        )
-        self.circuit_transitions = Counter(
-            "strangler_circuit_transitions_total",
-            "Circuit breaker state changes, by the state entered: open, half_open, closed.",
-            ["upstream", "state"],
-            registry=registry,
-        )
-        self.circuit_rejections = Counter(
-            "strangler_circuit_rejected_total",
-            "Requests not sent to an upstream because its circuit breaker was open.",
-            ["upstream"],
-            registry=registry,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,5 +2,6 @@
 
 Pure: the policy and its sampling (policy.py), the comparison (compare.py), the learned noise
 (noise.py), the kept mismatches (mismatches.py), the cost budget (budget.py). I/O: the mirror
-(mirror.py: Shadower, ShadowCall), which calls the candidate off the request path.
+(mirror.py: Shadower; call.py: ShadowCall, one mirrored request; exchange.py: its HTTP calls), which
+calls the candidate off the request path.
 """

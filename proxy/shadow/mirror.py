@@ -1,8 +1,10 @@
 """Shadow mode (parallel run): mirror a primary-served request to the candidate, compare, count, keep.
 
-Owns: Shadower (one per app: the shadow ClientSession, the in-flight bounds, the noise memory, the
-mismatch store, the running shadow tasks) and ShadowCall (one mirrored request). Owns no decision:
-the route's compiled ShadowPolicy says what to mirror (shadow_policy.py), compare.py says what differs.
+Owns: Shadower, one per app: the shadow ClientSession, the in-flight bounds, the per-minute budgets, the
+signed marker, the shadow breakers, the noise memory, the mismatch store and the running shadow tasks;
+begin() decides whether a request is mirrored at all. Owns no decision about what to mirror (the
+route's compiled ShadowPolicy: policy.py) or what differs (compare.py); one mirrored request is a
+ShadowCall (call.py), its HTTP exchanges are in exchange.py.
 
 The client never waits for the candidate. forwarding.forward() tees what it streams into the call
 (request chunks, then the primary's answer) without awaiting anything here; the buffers stop at
@@ -20,53 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import Literal
 
 import aiohttp
-import structlog
 from multidict import CIMultiDict
-from yarl import URL
 
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.breaker import BreakerPolicy, Breakers, CircuitBreaker
-from proxy.resilience.memory import Budget, Hold
+from proxy.resilience.memory import Budget
 from proxy.routing import CompiledRoute, RouteTable, UpstreamSpec
 from proxy.shadow.budget import TokenBucket
-from proxy.shadow.compare import Answer, Difference, compare
-from proxy.shadow.mismatches import Mismatch, MismatchStore
+from proxy.shadow.call import Outcome, ShadowCall
+from proxy.shadow.mismatches import MismatchStore
 from proxy.shadow.noise import NoiseMemory
 from proxy.shadow.policy import ShadowPolicy, compile_shadow
 from strangler_common.shadowmark import SHADOW_HEADER, sign
 
-Outcome = Literal[
-    "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "skipped_memory",
-    "dropped_full", "error", "timeout",
-]
+__all__ = ["Shadower"]
+
 _SHADOW_BREAKER = BreakerPolicy()  # 5 connection failures, then 5 s doubling up to 60 s
-_BIG = 64 * 1024  # comparing bodies larger than this runs in a thread, not on the event loop
-_log = structlog.get_logger("proxy.shadow.mirror")
-
-
-class _Refused(Exception):
-    """The candidate's shadow breaker said no: nothing was sent."""
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _NoMemory(Exception):
-    """The memory budget could not hold more of a shadow answer."""
-
-
-def answer_headers(raw: Mapping[str, str]) -> dict[str, str]:
-    """Lower-case names; repeated headers joined with ', ' (as HTTP allows for comparison)."""
-    out: dict[str, str] = {}
-    for name, value in raw.items():
-        key = name.lower()
-        out[key] = f"{out[key]}, {value}" if key in out else value
-    return out
 
 
 class Shadower:
@@ -177,219 +150,3 @@ class Shadower:
         for name in [name for name in self._budgets if name not in self.policies]:
             del self._budgets[name]
         return self.noise.follow({name: policy.noise_fingerprint for name, policy in self.policies.items()})
-
-
-class ShadowCall:
-    """One mirrored request. forwarding.forward() feeds it; it never blocks the primary path."""
-
-    def __init__(
-        self, owner: Shadower, route: str, policy: ShadowPolicy, *, method: str, request_id: str,
-        path: str, query: str, headers: CIMultiDict[str], candidate: UpstreamSpec, primary: UpstreamSpec,
-    ) -> None:  # fmt: skip
-        self.owner, self.route, self.policy = owner, route, policy
-        self.method, self.request_id, self.path, self.query = method, request_id, path, query
-        self.headers, self.candidate, self.primary = headers, candidate, primary
-        self.started = time.perf_counter()
-        self.hold = Hold(owner.memory)  # given back when the copy ends (_run) or is skipped (_finish)
-        self._request: list[bytes] | None = []
-        self._request_size = 0
-        self._response: list[bytes] = []
-        self._response_size = 0
-        self._status = 0
-        self._response_headers: dict[str, str] = {}
-        loop = asyncio.get_running_loop()
-        self._primary: asyncio.Future[tuple[Answer, float] | None] = loop.create_future()
-        self._task: asyncio.Task[None] | None = None
-        self._done = False  # the outcome is counted and the in-flight slot is (or will be) released
-
-    # -- the tee, called by forwarding.forward (synchronous, cheap) --------------------------------
-
-    def request_chunk(self, chunk: bytes) -> None:
-        if self._done or self._request is None:
-            return
-        self._request_size += len(chunk)
-        if self._request_size > self.policy.max_body_bytes:
-            self._finish("skipped_body")
-        elif not self.hold.grow(len(chunk)):
-            self._out_of_memory()
-        else:
-            self._request.append(chunk)
-
-    def request_complete(self) -> None:
-        if self._done or self._request is None or self._task is not None:
-            return
-        body, self._request = b"".join(self._request), None
-        self._task = asyncio.get_running_loop().create_task(self._run(body))
-        self.owner.tasks.add(self._task)
-        self._task.add_done_callback(self.owner.tasks.discard)
-
-    def response_head(self, status: int, headers: Mapping[str, str]) -> None:
-        self._status, self._response_headers = status, answer_headers(headers)
-
-    def response_chunk(self, chunk: bytes) -> None:
-        if self._done:
-            return
-        self._response_size += len(chunk)
-        if self._response_size > self.policy.max_body_bytes:
-            self._finish("skipped_body")
-        elif not self.hold.grow(len(chunk)):
-            self._out_of_memory()
-        else:
-            self._response.append(chunk)
-
-    def response_complete(self) -> None:
-        if self._done or self._primary.done():
-            return
-        answer = Answer(self._status, self._response_headers, b"".join(self._response))
-        self._response = []
-        self._primary.set_result((answer, time.perf_counter() - self.started))
-
-    def close(self, outcome: Outcome = "error") -> None:
-        """The handler is done: whatever did not complete (primary failed, client gone) ends here."""
-        if not self._done and not self._primary.done():
-            self._finish(outcome)
-
-    # -- the shadow task ----------------------------------------------------------------------------
-
-    def _out_of_memory(self) -> None:
-        self.owner.metrics.buffer_refused("shadow")
-        self._finish("skipped_memory")
-
-    def _finish(self, outcome: Outcome) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._request, self._response = None, []
-        self.owner.metrics.shadow_outcome(self.route, outcome)
-        if not self._primary.done():
-            self._primary.set_result(None)
-        if self._task is None:
-            self.owner.release(self.route)
-            self.hold.close()
-        elif outcome in ("skipped_body", "skipped_memory") and not self._task.done():
-            self._task.cancel()
-
-    async def _run(self, body: bytes) -> None:
-        try:
-            await self._mirror(body)
-        except asyncio.CancelledError:
-            self._finish("error")  # app shutdown or a skip decided elsewhere (already counted then)
-            raise
-        except Exception:  # a bug here must never reach the client or kill the loop
-            _log.exception("shadow_failed", route=self.route, request_id=self.request_id)
-            self._finish("error")
-        finally:
-            self.owner.release(self.route)
-            self.hold.close()
-
-    async def _mirror(self, body: bytes) -> None:
-        try:
-            candidate, candidate_s = await self._fetch(
-                self.candidate, body, role="shadow", breaker=self.owner.breaker(self.candidate)
-            )
-        except _Refused:
-            self._finish("error")
-            return
-        except _TooLarge:
-            self._finish("skipped_body")
-            return
-        except _NoMemory:
-            self._out_of_memory()
-            return
-        except TimeoutError:
-            self._finish("timeout")
-            return
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            _log.info("shadow_error", route=self.route, request_id=self.request_id, error=type(exc).__name__)
-            self._finish("error")
-            return
-        primary = await self._primary
-        if primary is None or self._done:
-            return
-        answer, primary_s = primary
-        if self.policy.wants_noise_sample(self.method, self.request_id):
-            await self._learn_noise(answer, body)
-        differences = await self._compare(answer, candidate)
-        real, noise = self.owner.noise.split(self.route, differences)
-        metrics = self.owner.metrics
-        metrics.shadow_compared(self.route, real=[d.kind for d in real], noise=bool(noise),
-                                latency_ratio=candidate_s / primary_s if primary_s > 0 else None)  # fmt: skip
-        self._finish("compared")
-        if real:
-            store = self.owner.store
-            store.record(Mismatch(
-                at=time.time(), route=self.route, request_id=self.request_id, method=self.method,
-                path=self.path, differences=tuple(real), noise=tuple(noise),
-                primary=store.view(answer, primary_s), candidate=store.view(candidate, candidate_s),
-            ), keep=self.policy.keep_mismatches)  # fmt: skip
-            _log.info("shadow_mismatch", route=self.route, request_id=self.request_id,
-                      differences=[d.detail for d in real[:5]])  # fmt: skip
-
-    async def _compare(self, primary: Answer, candidate: Answer) -> list[Difference]:
-        if len(primary.body) + len(candidate.body) > _BIG:
-            return await asyncio.to_thread(compare, primary, candidate, self.policy.compare)
-        return compare(primary, candidate, self.policy.compare)
-
-    async def _learn_noise(self, primary: Answer, body: bytes) -> None:
-        """A/A: the primary again; whatever differs between its two answers is noise."""
-        try:
-            again, _ = await self._fetch(self.primary, body, role=None)
-        except (_TooLarge, _NoMemory, TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-            _log.info("shadow_noise_call_failed", route=self.route, error=type(exc).__name__)
-            return
-        learned = self.owner.noise.learn(
-            self.route, await self._compare(primary, again), fingerprint=self.policy.noise_fingerprint,
-            at=time.time(),
-        )
-        if learned:
-            _log.info("shadow_noise_learned", route=self.route, paths=learned)
-
-    async def _fetch(
-        self, spec: UpstreamSpec, body: bytes, *, role: str | None, breaker: CircuitBreaker | None = None
-    ) -> tuple[Answer, float]:
-        if breaker is None:
-            return await self._exchange(spec, body, role=role)
-        allowed, _ = breaker.allow()
-        if not allowed:  # half-open with its probe still out: the others are not sent
-            raise _Refused
-        try:
-            result = await self._exchange(spec, body, role=role)
-        except (TimeoutError, asyncio.CancelledError, _TooLarge, _NoMemory):
-            breaker.abandon()  # slow or cut short says nothing about whether it can be reached
-            raise
-        except (aiohttp.ClientConnectionError, OSError):
-            if breaker.failure() == "open":
-                # Once per opening, not once per copy: the skipped copies are counted as `error`.
-                _log.warning("shadow_candidate_unreachable", route=self.route, upstream=spec.name)
-            raise
-        except BaseException:
-            breaker.abandon()
-            raise
-        if breaker.success() == "closed":
-            _log.info("shadow_candidate_reachable", route=self.route, upstream=spec.name)
-        return result
-
-    async def _exchange(self, spec: UpstreamSpec, body: bytes, *, role: str | None) -> tuple[Answer, float]:
-        started = time.perf_counter()
-        url = spec.url.rstrip("/") + self.path + (f"?{self.query}" if self.query else "")
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.connect_timeout_s)
-        try:
-            async with asyncio.timeout(self.policy.timeout_s):
-                async with self.owner.session.request(
-                    self.method, URL(url, encoded=True), headers=self.owner.marked(self.headers),
-                    data=body if body or self.method not in ("GET", "HEAD") else None,
-                    allow_redirects=False, timeout=timeout,
-                ) as response:  # fmt: skip
-                    chunks, size = [], 0
-                    async for chunk in response.content.iter_any():
-                        size += len(chunk)
-                        if size > self.policy.max_body_bytes:
-                            raise _TooLarge
-                        if not self.hold.grow(len(chunk)):
-                            raise _NoMemory
-                        chunks.append(chunk)
-                    answer = Answer(response.status, answer_headers(response.headers), b"".join(chunks))
-        finally:
-            if role is not None:
-                self.owner.metrics.observe_shadow_call(self.route, spec.name, time.perf_counter() - started)
-        return answer, time.perf_counter() - started

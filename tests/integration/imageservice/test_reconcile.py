@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from imageservice.domain.model import Generation, GenerationRequest, Size, StorageFailure
+from imageservice.domain.errors import StorageFailure
+from imageservice.domain.idempotency import ClaimTerms
+from imageservice.domain.model import Generation, GenerationRequest, Size
 from imageservice.services import GenerationService
 from tests.integration.imageservice.conftest import Backend
 from tests.unit.imageservice.fakes import Clock, FakeGenerator, make_service
@@ -39,10 +41,10 @@ async def test_reconcile_repairs_both_directions_and_a_dry_run_only_reports(back
     await backend.repository.delete_generation(gone.id)  # a completed key pointing at nothing
     orphan = "img_" + "0" * 32 + "_0.png"
     await backend.blobs.put(orphan, b"left behind", "image/png")
-    await backend.repository.claim(
+    await backend.repository.claim(ClaimTerms(
         "key-dead", "fp", owner="dead", now=clock.now, ttl_s=3600, in_progress_ttl_s=60,
         generation_id="img_" + "1" * 32,
-    )  # fmt: skip
+    ))  # fmt: skip
     clock.now += 120  # every blob is older than min_age_s, the dead holder's window has passed
     with pytest.raises(StorageFailure, match="gone"):  # the dangling key cannot even replay
         await service.generate(req("gone"), idempotency_key="key-gone")
@@ -88,7 +90,7 @@ async def test_a_claim_within_its_window_is_freed_only_when_asked_to_treat_it_as
     service = make_service(generator=FakeGenerator(), blobs=backend.blobs, repository=backend.repository,
                            clock=clock)  # fmt: skip
     await backend.repository.claim(
-        "key-slow", "fp", owner="alive?", now=clock.now, ttl_s=3600, in_progress_ttl_s=900
+        ClaimTerms("key-slow", "fp", owner="alive?", now=clock.now, ttl_s=3600, in_progress_ttl_s=900)
     )
     clock.now += 300
 

@@ -7,15 +7,9 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
-from imageservice.domain.model import (
-    Generation,
-    GenerationRequest,
-    GeneratorFailure,
-    InProgress,
-    KeyReused,
-    Size,
-    StorageFailure,
-)
+from imageservice.domain.errors import GeneratorFailure, InProgress, KeyReused, StorageFailure
+from imageservice.domain.idempotency import ClaimTerms
+from imageservice.domain.model import Generation, GenerationRequest, Size
 from tests.integration.imageservice.conftest import Backend
 from tests.unit.imageservice.fakes import (
     Clock,
@@ -119,7 +113,14 @@ async def test_a_crash_between_storing_and_saving_is_cleaned_by_reconcile(backen
     crashed = Generation.start("img_" + "c" * 32, req(), now=world.clock.now)
     crashed, blobs = crashed.with_images(await world.generator.generate(req()))
     await backend.repository.claim(
-        "key-crash", req().fingerprint(), owner="dead", now=world.clock.now, ttl_s=3600, in_progress_ttl_s=300
+        ClaimTerms(
+            "key-crash",
+            req().fingerprint(),
+            owner="dead",
+            now=world.clock.now,
+            ttl_s=3600,
+            in_progress_ttl_s=300,
+        )
     )
     for name, data in blobs:
         await backend.blobs.put(name, data, "image/png")
@@ -162,7 +163,7 @@ async def test_racing_claims_on_the_store_let_exactly_one_win(backend: Backend) 
     results = await asyncio.gather(
         *(
             backend.repository.claim(
-                "key-race", "fp", owner=f"o{i}", now=1000.0, ttl_s=60, in_progress_ttl_s=30
+                ClaimTerms("key-race", "fp", owner=f"o{i}", now=1000.0, ttl_s=60, in_progress_ttl_s=30)
             )
             for i in range(8)
         )
@@ -173,9 +174,13 @@ async def test_racing_claims_on_the_store_let_exactly_one_win(backend: Backend) 
 
 async def test_completing_with_a_claim_that_was_taken_over_writes_nothing(backend: Backend) -> None:
     repo = backend.repository
-    stale = await repo.claim("key-1", "fp", owner="slow", now=1000.0, ttl_s=3600, in_progress_ttl_s=10)
+    stale = await repo.claim(
+        ClaimTerms("key-1", "fp", owner="slow", now=1000.0, ttl_s=3600, in_progress_ttl_s=10)
+    )
     assert stale.claim is not None
-    fresh = await repo.claim("key-1", "fp", owner="fresh", now=1011.0, ttl_s=3600, in_progress_ttl_s=10)
+    fresh = await repo.claim(
+        ClaimTerms("key-1", "fp", owner="fresh", now=1011.0, ttl_s=3600, in_progress_ttl_s=10)
+    )
     assert fresh.claim is not None  # the slow holder's window had passed
     generation, _ = Generation.start("img_" + "e" * 32, req(n=1), now=1012.0).with_images(
         await FakeGenerator().generate(req(n=1))
@@ -207,13 +212,19 @@ async def test_a_claim_written_again_by_its_own_holder_is_still_its_claim(backen
     repo = backend.repository
     reserved = "img_" + "f" * 32
     first = await repo.claim(
-        "key-1", "fp", owner="me", now=1000.0, ttl_s=3600, in_progress_ttl_s=60, generation_id=reserved
+        ClaimTerms(
+            "key-1", "fp", owner="me", now=1000.0, ttl_s=3600, in_progress_ttl_s=60, generation_id=reserved
+        )
     )
     # The same write again, as botocore sends it when the first one's answer was lost.
     again = await repo.claim(
-        "key-1", "fp", owner="me", now=1000.5, ttl_s=3600, in_progress_ttl_s=60, generation_id=reserved
+        ClaimTerms(
+            "key-1", "fp", owner="me", now=1000.5, ttl_s=3600, in_progress_ttl_s=60, generation_id=reserved
+        )
     )
-    rival = await repo.claim("key-1", "fp", owner="you", now=1001.0, ttl_s=3600, in_progress_ttl_s=60)
+    rival = await repo.claim(
+        ClaimTerms("key-1", "fp", owner="you", now=1001.0, ttl_s=3600, in_progress_ttl_s=60)
+    )
 
     assert first.claim is not None
     assert again.claim is not None

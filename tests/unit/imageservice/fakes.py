@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from imageservice.adapters.local_generator import paint
-from imageservice.domain.idempotency import Claim, ClaimResult, IdempotencyRecord, KeyStatus
+from imageservice.domain.idempotency import Claim, ClaimResult, ClaimTerms, IdempotencyRecord, KeyStatus
 from imageservice.domain.model import GeneratedImage, Generation, GenerationRequest
 from imageservice.domain.ports import BlobInfo, BlobStore, ImageGenerator, ImageRepository
 from imageservice.limits import Limiter
@@ -95,32 +95,14 @@ class InMemoryRepository:
         self.generations: dict[str, Generation] = {}
         self.keys: dict[str, IdempotencyRecord] = {}
 
-    async def claim(
-        self,
-        key: str,
-        fingerprint: str,
-        *,
-        owner: str,
-        now: float,
-        ttl_s: float,
-        in_progress_ttl_s: float,
-        generation_id: str | None = None,
-    ) -> ClaimResult:
-        existing = self.keys.get(key)
-        if existing is not None and existing.held_by(owner):
+    async def claim(self, terms: ClaimTerms) -> ClaimResult:
+        existing = self.keys.get(terms.key)
+        if existing is not None and existing.held_by(terms.owner):
             return ClaimResult(claim=Claim(existing))
-        if existing is not None and existing.is_live(now):
+        if existing is not None and existing.is_live(terms.now):
             return ClaimResult(existing=existing)
-        record = IdempotencyRecord(
-            key,
-            fingerprint,
-            KeyStatus.IN_PROGRESS,
-            owner,
-            now + ttl_s,
-            now + in_progress_ttl_s,
-            generation_id,
-        )
-        self.keys[key] = record
+        record = IdempotencyRecord.claimed(terms)
+        self.keys[terms.key] = record
         return ClaimResult(claim=Claim(record))
 
     async def complete(self, generation: Generation, claim: Claim | None, *, now: float) -> None:
@@ -205,27 +187,9 @@ class FlakyRepository:
     def __init__(self, inner: ImageRepository, faults: Faults) -> None:
         self.inner, self.faults = inner, faults
 
-    async def claim(
-        self,
-        key: str,
-        fingerprint: str,
-        *,
-        owner: str,
-        now: float,
-        ttl_s: float,
-        in_progress_ttl_s: float,
-        generation_id: str | None = None,
-    ) -> ClaimResult:
+    async def claim(self, terms: ClaimTerms) -> ClaimResult:
         self.faults.hit("claim")
-        return await self.inner.claim(
-            key,
-            fingerprint,
-            owner=owner,
-            now=now,
-            ttl_s=ttl_s,
-            in_progress_ttl_s=in_progress_ttl_s,
-            generation_id=generation_id,
-        )
+        return await self.inner.claim(terms)
 
     async def complete(self, generation: Generation, claim: Claim | None, *, now: float) -> None:
         self.faults.hit("complete")

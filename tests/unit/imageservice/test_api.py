@@ -7,14 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from imageservice.domain.model import (
-    ContentPolicy,
-    DomainError,
-    GenerationRequest,
-    GeneratorTimeout,
-    Overloaded,
-    RateLimited,
-)
+from imageservice.domain.errors import ContentPolicy, DomainError, GeneratorTimeout, Overloaded, RateLimited
+from imageservice.domain.model import GenerationRequest
 from imageservice.entrypoints.api import ApiError, from_domain, parse_body, parse_limit
 from imageservice.metrics import ServiceMetrics
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imageservice.domain.idempotency import IdempotencyRecord, KeyStatus, check_existing
-from imageservice.domain.model import InProgress, KeyReused
+from imageservice.domain.errors import InProgress, KeyReused
+from imageservice.domain.idempotency import ClaimTerms, IdempotencyRecord, KeyStatus, check_existing
 
 GID = "img_" + "0" * 32
 
@@ -46,7 +46,7 @@ def test_a_claim_met_again_is_ours_only_while_in_progress_and_under_our_owner_to
 
 def test_a_claim_is_abandoned_once_its_window_passed_or_it_is_older_than_the_stale_age() -> None:
     claim = IdempotencyRecord.claimed(
-        "k", "fp", owner="o", now=1000.0, ttl_s=3600, in_progress_ttl_s=900, generation_id=GID
+        ClaimTerms("k", "fp", owner="o", now=1000.0, ttl_s=3600, in_progress_ttl_s=900, generation_id=GID)
     )
     assert claim.generation_id == GID
     assert not claim.is_abandoned(1100.0, in_progress_ttl_s=900, stale_after_s=900)

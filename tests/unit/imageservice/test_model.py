@@ -4,12 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imageservice.domain.errors import GeneratorFailure, InvalidInput
 from imageservice.domain.model import (
     GeneratedImage,
     Generation,
     GenerationRequest,
-    GeneratorFailure,
-    InvalidInput,
     Size,
     Status,
     generation_id_of,

@@ -4,6 +4,7 @@ saga still has something in the stores."""
 from __future__ import annotations
 
 from imageservice.adapters.local_generator import paint
+from imageservice.domain.idempotency import ClaimTerms
 from imageservice.domain.model import GeneratedImage, Generation, GenerationRequest, Size
 from tests.unit.imageservice.fakes import Clock, InMemoryBlobStore, InMemoryRepository, make_service
 
@@ -19,13 +20,15 @@ async def test_an_abandoned_claim_stays_held_while_young_blobs_of_its_generation
     blobs, repository = InMemoryBlobStore(), InMemoryRepository()
     service = make_service(blobs=blobs, repository=repository, clock=clock)
     await repository.claim(
-        "key-1",
-        "fp",
-        owner="dead",
-        now=clock.now - 1000,
-        ttl_s=3600,
-        in_progress_ttl_s=60,
-        generation_id=RESERVED,
+        ClaimTerms(
+            "key-1",
+            "fp",
+            owner="dead",
+            now=clock.now - 1000,
+            ttl_s=3600,
+            in_progress_ttl_s=60,
+            generation_id=RESERVED,
+        )
     )
     await blobs.put(f"{RESERVED}_0.png", b"png", "image/png")
     blobs.modified[f"{RESERVED}_0.png"] = clock.now - 10  # young: its saga may still be storing

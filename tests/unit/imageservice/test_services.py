@@ -5,16 +5,16 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
-from imageservice.domain.model import (
-    GenerationRequest,
+from imageservice.domain.errors import (
     GeneratorFailure,
     InProgress,
     KeyReused,
     NotFound,
     Overloaded,
-    Size,
     StorageFailure,
 )
+from imageservice.domain.idempotency import ClaimTerms
+from imageservice.domain.model import GenerationRequest, Size
 from tests.unit.imageservice.fakes import (
     Clock,
     FakeGenerator,
@@ -225,7 +225,9 @@ async def test_a_replay_does_not_wait_for_a_generation_slot() -> None:
 async def test_an_expired_in_progress_claim_can_be_taken_over() -> None:
     world = World()
     await world.repository.claim(
-        "k1", req().fingerprint(), owner="crashed", now=world.clock.now, ttl_s=3600, in_progress_ttl_s=300
+        ClaimTerms(
+            "k1", req().fingerprint(), owner="crashed", now=world.clock.now, ttl_s=3600, in_progress_ttl_s=300
+        )
     )
     with pytest.raises(InProgress):
         await world.service.generate(req(), idempotency_key="k1")

@@ -4,21 +4,14 @@ whose outcome is unknown until they can be read. Bounded, counted, and given up 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from imageservice.domain.idempotency import ClaimResult
-from imageservice.domain.model import (
-    Generation,
-    GenerationRequest,
-    InProgress,
-    Size,
-    StorageFailure,
-    StorageOutcomeUnknown,
-)
+from imageservice.domain.errors import InProgress, StorageFailure, StorageOutcomeUnknown
+from imageservice.domain.idempotency import ClaimResult, ClaimTerms
+from imageservice.domain.model import Generation, GenerationRequest, Size
 from imageservice.policy import Backoff
 from imageservice.services import GenerationService
 from tests.unit.imageservice.fakes import (
@@ -102,8 +95,8 @@ async def test_a_release_that_never_lands_is_given_up_after_its_attempts_counted
 async def test_a_claim_that_may_have_landed_unanswered_is_released_in_the_background() -> None:
     world = World()
 
-    async def lands_then_fails(key: str, fingerprint: str, **kwargs: Any) -> ClaimResult:
-        await InMemoryRepository.claim(world.repository, key, fingerprint, **kwargs)
+    async def lands_then_fails(terms: ClaimTerms) -> ClaimResult:
+        await InMemoryRepository.claim(world.repository, terms)
         raise StorageOutcomeUnknown("the answer was lost")
 
     world.repository.claim = lands_then_fails  # type: ignore[method-assign]

@@ -8,14 +8,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from imageservice.adapters.aws import is_access_denied
+from imageservice.domain.errors import StorageFailure, StoragePermissionDenied
 from imageservice.domain.idempotency import Claim
-from imageservice.domain.model import (
-    Generation,
-    GenerationRequest,
-    Size,
-    StorageFailure,
-    StoragePermissionDenied,
-)
+from imageservice.domain.model import Generation, GenerationRequest, Size
 from imageservice.entrypoints.api import from_domain
 from tests.unit.imageservice.fakes import InMemoryBlobStore, InMemoryRepository, make_service
 

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import StreamReader
 
 from proxy.dataplane.bodies import BudgetExhausted, read_buffered
-from proxy.dataplane.forwarding import BodyTooLarge
+from proxy.dataplane.errors import BodyTooLarge
 from proxy.resilience.memory import Budget, Hold
 
 

@@ -1,0 +1,84 @@
+"""Header hygiene for one hop: what the proxy drops (hop-by-hop, those named in Connection, the internal
+headers only the proxy may send), what it sets (X-Forwarded-*, X-Request-ID), and the upstream URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from strangler_common.shadowmark import INTERNAL_HEADERS
+
+__all__ = ["HOP_BY_HOP", "Networks", "request_headers", "response_headers", "upstream_url"]
+
+HOP_BY_HOP = (
+    "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
+    "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+)  # fmt: skip
+# Request-only: the client library sets Host from the upstream URL; the proxy has already answered a
+# `100-continue` itself; the forwarding headers are rebuilt below; a client never speaks for the proxy
+# (INTERNAL_HEADERS: every header the proxy uses to talk to its upstreams, in any case, every copy).
+_REQUEST_DROP = (
+    *HOP_BY_HOP, "Host", "Expect", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+    *INTERNAL_HEADERS,
+)  # fmt: skip
+Networks = Sequence[IPv4Network | IPv6Network]
+
+
+
+
+def upstream_url(base: str, path: str, query: str) -> URL:
+    """Base URL + normalized path + the query exactly as received: nothing is decoded or re-encoded."""
+    target = base.rstrip("/") + path
+    if query:
+        target += "?" + query
+    return URL(target, encoded=True)
+
+
+def _connection_tokens(headers: CIMultiDictProxy[str]) -> list[str]:
+    return [t.strip() for v in headers.getall("Connection", ()) for t in v.split(",") if t.strip()]
+
+
+def _trusted(peer: str | None, trusted: Networks) -> bool:
+    if not trusted or peer is None:
+        return False
+    try:
+        address = ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted)
+
+
+def request_headers(request: web.BaseRequest, request_id: str, trusted: Networks) -> CIMultiDict[str]:
+    incoming = request.headers
+    out = CIMultiDict(incoming)
+    for name in _REQUEST_DROP:
+        out.popall(name, None)
+    for name in _connection_tokens(incoming):
+        out.popall(name, None)
+    peer = request.remote
+    prior = incoming.getall("X-Forwarded-For", ())
+    chain = [*prior, peer] if peer else list(prior)
+    if chain:
+        out["X-Forwarded-For"] = ", ".join(chain)
+    believed = ("X-Forwarded-Proto" in incoming or "X-Forwarded-Host" in incoming) and _trusted(peer, trusted)
+    proto = incoming.get("X-Forwarded-Proto") if believed else None
+    host = incoming.get("X-Forwarded-Host") if believed else None
+    out["X-Forwarded-Proto"] = proto or request.scheme
+    out["X-Forwarded-Host"] = host or request.host
+    out["X-Request-ID"] = request_id
+    return out
+
+
+def response_headers(upstream: CIMultiDictProxy[str], request_id: str) -> CIMultiDict[str]:
+    out = CIMultiDict(upstream)
+    for name in HOP_BY_HOP:
+        out.popall(name, None)
+    for name in _connection_tokens(upstream):
+        out.popall(name, None)
+    out.setdefault("X-Request-ID", request_id)
+    return out
