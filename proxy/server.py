@@ -30,7 +30,6 @@ def serve(
     admin_host: str,
     admin_port: int,
     admin_token: str | None = None,
-    log_level: str | None = None,  # accepted for the CLI's convenience; logging is configured there
     *,
     shutdown_timeout_s: float = 30.0,
     access_log: bool = True,
@@ -39,7 +38,6 @@ def serve(
     reload_settle_s: float = 2.0,  # an edited routes.yaml goes live once unchanged this long (settle.py)
 ) -> None:
     """Block until SIGINT/SIGTERM. Raises proxy.config.ConfigError when the file is invalid at start."""
-    del log_level
     loaded = load_config(config_path)  # fail fast, before binding anything
     nofile = raise_nofile()  # before binding too: the connection cap is fitted to it
     try:

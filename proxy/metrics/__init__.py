@@ -21,7 +21,6 @@ from proxy.metrics.labels import (
     SHADOW_OUTCOMES,
     UPSTREAM_ERROR_KINDS,
     WATCH_EVENTS,
-    method_label,
 )
 from proxy.metrics.operations import OperationsMetrics
 from proxy.metrics.resilience import ResilienceMetrics
@@ -31,7 +30,7 @@ from proxy.metrics.traffic import TrafficMetrics
 __all__ = [
     "AUTH_FAILURE_REASONS", "DECISION_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS",
     "SHADOW_KINDS", "SHADOW_OUTCOMES", "UPSTREAM_ERROR_KINDS", "WATCH_EVENTS", "ProxyMetrics",
-    "ResilienceMetrics", "method_label",
+    "ResilienceMetrics",
 ]  # fmt: skip
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "AUTH_FAILURE_REASONS", "DECISION_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS",
-    "SHADOW_KINDS", "SHADOW_OUTCOMES", "UPSTREAM_ERROR_KINDS", "WATCH_EVENTS", "method_label",
+    "SHADOW_KINDS", "SHADOW_OUTCOMES", "UPSTREAM_ERROR_KINDS", "WATCH_EVENTS",
 ]  # fmt: skip
 
 DURATION_BUCKETS = (
@@ -23,8 +23,3 @@ SHADOW_KINDS = ("status", "header", "body_shape", "body_value", "image", "noise"
 WATCH_EVENTS = ("settled", "renamed", "superseded", "unreadable", "fd_shortage")
 AUTH_FAILURE_REASONS = ("missing", "wrong", "throttled")
 LATENCY_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)
-
-
-def method_label(method: str) -> str:
-    """Bounded cardinality: a client may send any token as a method."""
-    return method if method in KNOWN_METHODS else "OTHER"

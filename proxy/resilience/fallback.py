@@ -22,7 +22,6 @@ from typing import Literal
 
 Kind = Literal["connect_error", "circuit_open", "reset", "timeout", "5xx", "404"]
 Listed = Literal["connect_error", "timeout", "5xx", "404"]
-LISTABLE: tuple[Listed, ...] = ("connect_error", "timeout", "5xx", "404")
 KINDS: tuple[Kind, ...] = ("connect_error", "circuit_open", "reset", "timeout", "5xx", "404")
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _NOTHING_SENT = frozenset({"connect_error", "circuit_open"})
