@@ -50,6 +50,9 @@ def check_percent(value: float) -> float:
     return value
 
 
+Percent = Annotated[float, AfterValidator(check_percent)]
+
+
 def check_path_regex(value: str) -> str:
     if not value.startswith("^"):
         raise fail("must start with '^': it is searched (re.search) in the normalized path")

@@ -26,7 +26,7 @@ from proxy.config.yamlsource import YamlSyntaxError, format_path, read_yaml
 
 __all__ = [
     "Config", "ConfigError", "Flag", "Issue", "Limits", "LoadedConfig", "Match", "Rollout", "Route",
-    "Upstream", "load_config", "parse_config",
+    "Upstream", "load_config", "parse_bytes", "parse_config",
 ]
 
 
@@ -84,11 +84,16 @@ def load_config(path: str | Path) -> LoadedConfig:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError([Issue(name, 1, "(file)", f"cannot read: {exc.strerror or exc}")]) from None
+    return parse_bytes(raw, name)
+
+
+def parse_bytes(raw: bytes, name: str, *, sha256: str | None = None) -> LoadedConfig:
+    """Validate the bytes of a file already read (`sha256`: their digest, when the caller has it)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError([Issue(name, line, "(file)", "is not valid UTF-8")]) from None
     config = parse_config(text, filename=name)
-    return LoadedConfig(config=config, path=name, text=text,
-                        sha256=hashlib.sha256(raw).hexdigest(), loaded_at=time.time())
+    digest = sha256 if sha256 is not None else hashlib.sha256(raw).hexdigest()
+    return LoadedConfig(config=config, path=name, text=text, sha256=digest, loaded_at=time.time())

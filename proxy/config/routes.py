@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from proxy.config.base import TOKEN, Method, StrictModel, check_path_regex, check_percent, fail
+from proxy.config.base import TOKEN, Method, Percent, StrictModel, check_path_regex, fail
 from proxy.config.paths import BadPath, normalize_path
 
 __all__ = ["Flag", "FlagValue", "Match", "Rollout", "StickySource"]
@@ -80,15 +80,10 @@ class Match(StrictModel):
 
 
 class Rollout(StrictModel):
-    percent: float
+    percent: Percent
     sticky_key: list[StickySource] = Field(default_factory=lambda: ["client_ip"])
     on_missing_key: Literal["primary", "candidate", "random"] = "primary"
     salt: str | None = None  # filled with the route name when left out
-
-    @field_validator("percent")
-    @classmethod
-    def _percent(cls, value: float) -> float:
-        return check_percent(value)
 
     @field_validator("sticky_key")
     @classmethod

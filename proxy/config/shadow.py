@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from proxy.config.base import TOKEN, Method, StrictModel, bounded, check_percent, fail
+from proxy.config.base import TOKEN, Method, Percent, StrictModel, bounded, fail
 from proxy.config.fieldpaths import PathSyntaxError, parse_path
 
 
@@ -40,6 +40,9 @@ def _check_methods(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+Mirrored = Annotated[list[Method], AfterValidator(_check_methods)]  # methods to mirror: listed, not empty
+
+
 class ShadowCompare(StrictModel):
     status: bool = True
     headers: list[HeaderName] = Field(default_factory=list)
@@ -53,23 +56,13 @@ class ShadowCompare(StrictModel):
 
 
 class NoiseBaseline(StrictModel):
-    percent: float = 0.0
-    methods: list[Method] = Field(default_factory=lambda: ["GET", "HEAD"])
-
-    @field_validator("percent")
-    @classmethod
-    def _percent(cls, value: float) -> float:
-        return check_percent(value)
-
-    @field_validator("methods")
-    @classmethod
-    def _methods(cls, value: list[str]) -> list[str]:
-        return _check_methods(value)
+    percent: Percent = 0.0
+    methods: Mirrored = Field(default_factory=lambda: ["GET", "HEAD"])
 
 
 class Shadow(StrictModel):
-    percent: float
-    methods: list[Method] = Field(default_factory=lambda: ["GET", "HEAD"])
+    percent: Percent
+    methods: Mirrored = Field(default_factory=lambda: ["GET", "HEAD"])
     max_in_flight: int = 32
     max_body_bytes: int = 1024 * 1024
     timeout_s: float = 30.0
@@ -85,16 +78,6 @@ class Shadow(StrictModel):
     @classmethod
     def _per_minute(cls, value: int | None) -> int | None:
         return None if value is None else bounded(value, 1, 1_000_000)
-
-    @field_validator("percent")
-    @classmethod
-    def _percent(cls, value: float) -> float:
-        return check_percent(value)
-
-    @field_validator("methods")
-    @classmethod
-    def _methods(cls, value: list[str]) -> list[str]:
-        return _check_methods(value)
 
     @field_validator("max_in_flight")
     @classmethod

@@ -166,7 +166,7 @@ class ProxyHandler:
             if request.body_exists and not upgrade and decision.route not in table.streamed:
                 body = await self._buffer(request, table)  # before any upstream connection is taken
             if table.shadowed and decision.role == "primary":  # one check when nothing is shadowed
-                shadow = self._shadow(request, table, decision.route, facts, path, query, outgoing)
+                shadow = self._shadow(request, table, decision.route, facts, query, outgoing, upgrade=upgrade)
             url = upstream_url(spec.url, path, query)
             if upgrade:
                 async with self.sessions.lease(decision.upstream) as session:
@@ -213,14 +213,15 @@ class ProxyHandler:
         table: RouteTable,
         route_name: str,
         facts: RequestFacts,
-        path: str,
         query: str,
         outgoing: CIMultiDict[str],
+        *,
+        upgrade: bool,
     ) -> ShadowCall | None:
         route = table.shadowed.get(route_name)
         if route is None or route.candidate is None:
             return None
-        if websocket.is_upgrade(request.headers):  # a protocol switch cannot be mirrored
+        if upgrade:  # a protocol switch cannot be mirrored
             self.metrics.shadow_outcome(route.name, "skipped_method")
             return None
         return self.shadower.begin(
@@ -228,7 +229,7 @@ class ProxyHandler:
             method=request.method,
             sample_key=route.shadow_key(facts),
             request_id=facts.request_id,
-            path=path,
+            path=facts.path,
             query=query,
             headers=outgoing,
             content_length=request.content_length if request.body_exists else None,

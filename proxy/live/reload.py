@@ -19,7 +19,8 @@ from pathlib import Path
 
 import structlog
 
-from proxy.config import ConfigError, Issue, LoadedConfig, parse_config
+from proxy.config import ConfigError, LoadedConfig
+from proxy.config.loader import parse_bytes
 from proxy.config.settle import Seen, Settler
 from proxy.metrics import ProxyMetrics
 from proxy.routing import RouteTable, compile_routes
@@ -151,14 +152,8 @@ def _read_and_compile(path: str, expect_sha256: str | None) -> tuple[LoadedConfi
     digest = hashlib.sha256(raw).hexdigest()
     if expect_sha256 is not None and digest != expect_sha256:
         return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError([Issue(path, line, "(file)", "is not valid UTF-8")]) from None
-    config = parse_config(text, filename=path)
-    loaded = LoadedConfig(config=config, path=path, text=text, sha256=digest, loaded_at=time.time())
-    return loaded, compile_routes(config)
+    loaded = parse_bytes(raw, path, sha256=digest)
+    return loaded, compile_routes(loaded.config)
 
 
 def look(path: str) -> Seen:
