@@ -1,8 +1,8 @@
 """The public listener's application: the handler, its resources and their lifetimes.
 
 Owns create_app (the app factory) and the cleanup contexts: one ClientSession per upstream kept in
-step with reloads, and the file watcher. The per-request path is handler.py; the admin listener is
-admin.py; server.py runs both.
+step with reloads, and the file watcher. The per-request path is dataplane/handler.py; the admin listener is
+admin/app.py; server.py runs both.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from proxy.live.reload import ConfigStore, Snapshot, first_look, watch
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.state import Resilience
 from proxy.shadow.mirror import Shadower
+
+__all__ = ["create_app"]
 
 _log = structlog.get_logger("proxy.app")
 
@@ -73,6 +75,7 @@ def create_app(
         app[ADMIN_TOKEN] = admin_token
     resilience = app[RESILIENCE] = Resilience(metrics)
     resilience.follow(loaded.config)
+    metrics.rollout_from(lambda: resilience.effective_percents(store.current.table))
     # Guards and breakers follow every swap; a guard survives a reload that leaves its route unchanged.
     store.subscribe(lambda snapshot: resilience.follow(snapshot.loaded.config))
     handler = ProxyHandler(

@@ -20,6 +20,8 @@ from proxy.dataplane.fdlimit import ConnectionCap, NoFile, raise_nofile
 from proxy.dataplane.frontdoor import FrontDoorRunner
 from proxy.dataplane.keys import METRICS, STORE
 
+__all__ = ["serve"]
+
 _log = structlog.get_logger("proxy.server")
 
 

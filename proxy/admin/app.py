@@ -2,7 +2,7 @@
 
 Served on its own port, never on the public one. It shares the public app's state (the same config
 store, metrics and readiness probe), so a reload here is the reload the public listener serves. The token
-check, with its count, log and per-peer brake on repeated failures, is admin_auth.py.
+check, with its count, log and per-peer brake on repeated failures, is auth.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from proxy.dataplane.keys import (
     SHADOW,
     STORE,
 )
-from proxy.live.reload import effective_percents
 from strangler_common.web import install_observability, json_error, metrics_handler
+
+__all__ = [
+    "THROTTLE", "Handler", "create_admin_app", "healthz", "readyz", "reload", "show_config", "show_routes",
+]  # fmt: skip
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 THROTTLE = web.AppKey("admin_auth_throttle", AuthThrottle)  # failed authentications per peer
@@ -35,7 +38,7 @@ def create_admin_app(
     public: web.Application, *, auth_throttle: AuthThrottle | None = None
 ) -> web.Application:
     """The admin app for `public` (made by proxy.app.create_app); the token comes from there.
-    `auth_throttle`: the brake on repeated authentication failures (admin_auth.py; a fresh one by default)."""
+    `auth_throttle`: the brake on repeated authentication failures (auth.py; a fresh one by default)."""
     admin = web.Application()
     admin[STORE] = public[STORE]
     admin[METRICS] = public[METRICS]
@@ -107,23 +110,20 @@ async def show_config(request: web.Request) -> web.StreamResponse:
 
 async def show_routes(request: web.Request) -> web.StreamResponse:
     table = request.app[STORE].current.table
-    counts = request.app[METRICS].counts_by_role
-    percents = dict(effective_percents(table))
+    counts = request.app[METRICS].requests_by_role()
     resilience = request.app[RESILIENCE]
     routes = [
         {
             "name": route.name,
             "primary": route.primary,
             "candidate": route.candidate,
-            "percent": resilience.effective_percent(route.name, percents[route.name]),
-            "requests": {
-                role: counts[(route.name, role)] for role in ("primary", "candidate")
-            },
+            "percent": resilience.effective_percent(route),
+            "requests": {role: int(counts.get((route.name, role), 0)) for role in ("primary", "candidate")},
             **guard_state(request, route.name),  # a "guard" entry for routes with a guard block
         }
         for route in table.routes
     ]
-    default = {"upstream": table.default_upstream, "requests": counts[("default", "default")]}
+    default = {"upstream": table.default_upstream, "requests": int(counts.get(("default", "default"), 0))}
     return web.json_response({"routes": routes, "default": default, "circuits": circuits(request)})
 
 

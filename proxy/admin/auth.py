@@ -10,7 +10,7 @@ each further one up to MAX_BLOCK_S, its protected requests get 429 `too_many_aut
 counted and logged but does not throttle. A success forgets the peer; other peers are not affected.
 The table is bounded (MAX_PEERS, least recently failing first out).
 
-`AuthThrottle` is pure (the clock is passed in); `check` is the aiohttp side used by admin.py.
+`AuthThrottle` is pure (the clock is passed in); `check` is the aiohttp side used by admin/app.py.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from aiohttp import web
 
 from proxy.metrics import ProxyMetrics
 from strangler_common.web import json_error
+
+__all__ = ["FIRST_BLOCK_S", "FORGET_S", "FREE_FAILURES", "MAX_BLOCK_S", "MAX_PEERS", "AuthThrottle", "check"]
 
 _log = structlog.get_logger("proxy.admin")
 FREE_FAILURES = 10  # wrong tokens a peer may send before it is throttled

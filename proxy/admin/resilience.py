@@ -1,6 +1,6 @@
 """Admin endpoints of the resilience features: reset a route's guard; guards and breakers at a glance.
 
-Mounted by admin.py behind the bearer token. Owns no state: it reads and resets what
+Mounted by admin/app.py behind the bearer token. Owns no state: it reads and resets what
 resilience.Resilience keeps.
 """
 
@@ -10,6 +10,8 @@ from aiohttp import web
 
 from proxy.dataplane.keys import RESILIENCE, STORE
 from strangler_common.web import json_error
+
+__all__ = ["circuits", "guard_state", "reset_guard"]
 
 
 async def reset_guard(request: web.Request) -> web.StreamResponse:

@@ -4,7 +4,7 @@
   GET  /shadow/noise?route=images                 each learned field path: when, from how many pairs
   POST /shadow/noise/reset?route=images           forget a route's learned noise (`route` required)
 
-Owns the query parsing and the JSON of these endpoints; admin.py mounts them behind the bearer token.
+Owns the query parsing and the JSON of these endpoints; admin/app.py mounts them behind the bearer token.
 Bad parameters are 400 with the JSON error shape; a route that is neither configured nor recorded is 404.
 """
 
@@ -17,6 +17,8 @@ from aiohttp import web
 
 from proxy.dataplane.keys import SHADOW, STORE
 from strangler_common.web import json_error
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "reset_noise", "show_mismatches", "show_noise"]
 
 MAX_LIMIT = 10_000  # the most a route can keep (shadow.keep_mismatches)
 DEFAULT_LIMIT = 20

@@ -1,7 +1,7 @@
 """What every part of the routes.yaml schema shares: the error type, the strict frozen base model,
 and the single-value checks used by more than one block (methods, percentages, path regexes).
 
-schema.py, schema_shadow.py and schema_resilience.py build on this; it imports none of them.
+schema.py, routes.py, shadow.py and resilience.py build on this; it imports none of them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "TOKEN", "Method", "Percent", "StrictModel", "bounded", "check_path_regex", "check_percent", "fail",
+]  # fmt: skip
 
 # RFC 9110 token: what a method or header name may be made of.
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -2,7 +2,7 @@
 
 Owns: Issue (one located error), cross_checks() (upstream references, unique route names,
 candidate <-> rollout, flags that need a candidate), describe_pydantic_error().
-Does not own: single-field rules (the models in config.py).
+Does not own: single-field rules (the models in schema.py, routes.py, shadow.py, resilience.py).
 
 cross_checks() reads the raw, possibly invalid data and checks only what it can, so these
 errors are reported in the same run as the field errors instead of after they are fixed.
@@ -18,6 +18,11 @@ from typing import Any
 from pydantic_core import ErrorDetails
 
 from proxy.config.yamlsource import Path
+
+__all__ = [
+    "KNOWN_FIELDS", "NAME", "NAME_RULE", "RESERVED_ROUTE_FIELDS", "SAFE_METHODS", "Issue", "cross_checks",
+    "describe_pydantic_error",
+]  # fmt: skip
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
 NAME_RULE = ("must start with a letter and use only letters, digits, '_' and '-' (at most 63 characters): "

@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 import re
 
+__all__ = [
+    "ANY_INDEX", "ANY_KEY", "PathSyntaxError", "Pattern", "PatternStep", "Step", "format_path", "parse_path",
+    "under",
+]  # fmt: skip
+
 Step = str | int  # a dict key or a list index in a concrete JSON path
 
 

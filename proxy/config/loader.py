@@ -3,7 +3,7 @@
 Owns: ConfigError, LoadedConfig, parse_config(), load_config(); re-exports the models of
 schema.py and routes.py so callers import everything config-related from here.
 Does not own: the YAML dialect and line bookkeeping (yamlsource.py), the models (schema.py),
-the cross-field rules (config_checks.py), turning a Config into a route table (routing.py).
+the cross-field rules (checks.py), turning a Config into a route table (the routing package).
 
 Every error reads `routes.yaml:14: routes[0].rollout.percent: must be between 0 and 100`. All
 errors are reported together, sorted by line.

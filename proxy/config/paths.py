@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import string
 
+__all__ = ["BadPath", "normalize_path"]
+
 _HEX = frozenset(string.hexdigits)
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 # pchar minus "%" (handled separately) plus "/": what may stay literal in a path (RFC 3986 3.3).

@@ -2,8 +2,7 @@
 the top-level `limits`. Pydantic models, frozen, extra="forbid", strict; every field has a safe default.
 
 Owns the single-field rules of those blocks. schema.py puts them on Route, Upstream and Config; rules
-between fields (a fallback or guard needs a candidate) are in config_checks.py. Kept apart from
-schema.py only to keep both modules small.
+between fields (a fallback or guard needs a candidate) are in checks.py.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from proxy.config.base import StrictModel, bounded, check_path_regex, fail
+
+__all__ = ["DEFAULT_WHEN", "Circuit", "Fallback", "Guard", "Limits", "Listed", "Owner"]
 
 KiB, MiB = 1024, 1024 * 1024
 Listed = Literal["connect_error", "timeout", "5xx", "404"]
@@ -27,7 +28,8 @@ def _seconds(value: float) -> float:
 
 
 class Fallback(StrictModel):
-    """When the candidate fails in a listed way, replay the request to the primary (see fallback.py)."""
+    """When the candidate fails in a listed way, replay the request to the primary (the rules:
+    proxy/resilience/fallback.py)."""
 
     when: list[Listed] = Field(default_factory=lambda: list(DEFAULT_WHEN))
     max_body_bytes: int = 1 * MiB  # bodies up to this are buffered so they can be sent twice
@@ -87,7 +89,7 @@ class Guard(StrictModel):
 
 
 class Circuit(StrictModel):
-    """An upstream's circuit breaker (see breaker.py)."""
+    """An upstream's circuit breaker (see proxy/resilience/breaker.py)."""
 
     failures: int = 5
     open_s: float = 5.0

@@ -99,8 +99,8 @@ class Route(StrictModel):
     candidate: str | None = None
     rollout: Rollout | None = None
     flags: list[Flag] = Field(default_factory=list)
-    shadow: Shadow | None = None  # mirror primary-served requests to the candidate (schema_shadow.py)
-    fallback: Fallback | None = None  # replay to the primary when the candidate fails (schema_resilience.py)
+    shadow: Shadow | None = None  # mirror primary-served requests to the candidate (shadow.py)
+    fallback: Fallback | None = None  # replay to the primary when the candidate fails (resilience.py)
     guard: Guard | None = None  # roll back to 0 % when the candidate's error rate is too high
     ownership: list[Owner] = Field(default_factory=list)  # data reads go to the side that holds the data
     # buffer: the whole body is read (memory, then a temporary file) before an upstream connection is
@@ -118,6 +118,14 @@ class Route(StrictModel):
         if isinstance(name, str) and isinstance(rollout, dict):
             data = {**data, "rollout": {"salt": name, **rollout}}
         return data
+
+    @property
+    def salt(self) -> str:
+        """What bucketing hashes with: the rollout's salt (filled with the route name by _default_salt,
+        the one place that default is applied), or the name for a route without a rollout (its shadow
+        sampling)."""
+        rollout = self.rollout
+        return rollout.salt if rollout is not None and rollout.salt is not None else self.name
 
     @field_validator("name")
     @classmethod

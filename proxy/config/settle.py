@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = ["NOTHING", "Action", "Seen", "Settler", "Verdict"]
+
 Action = Literal["wait", "apply", "none"]
 
 

@@ -1,8 +1,8 @@
 """The `shadow` block of a route in routes.yaml: pydantic models, frozen, extra="forbid", strict.
 
 Owns: the single-field rules of `shadow`, `shadow.compare` and `shadow.noise_baseline`. Rules that
-span fields (a candidate to mirror to, methods the route matches) are in config_checks.py; schema.py
-puts `Shadow` on a route. Kept apart from schema.py only to keep both modules small.
+span fields (a candidate to mirror to, methods the route matches) are in checks.py; schema.py
+puts `Shadow` on a route.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pydantic import AfterValidator, Field, field_validator
 
 from proxy.config.base import TOKEN, Method, Percent, StrictModel, bounded, fail
 from proxy.config.fieldpaths import PathSyntaxError, parse_path
+
+__all__ = ["HeaderName", "IgnorePath", "Mirrored", "NoiseBaseline", "Shadow", "ShadowCompare"]
 
 
 def _header(value: str) -> str:
@@ -71,7 +73,7 @@ class Shadow(StrictModel):
     keep_mismatches: int = 100
     sample_by: Literal["request_id", "sticky_key"] = "request_id"
     # Copies a minute this replica may send (a token bucket; bursts up to this many). None: unlimited,
-    # allowed only when every mirrored method is safe (config_checks.py requires it otherwise).
+    # allowed only when every mirrored method is safe (checks.py requires it otherwise).
     max_per_minute: int | None = None
 
     @field_validator("max_per_minute")

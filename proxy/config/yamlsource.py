@@ -1,7 +1,7 @@
 """Read YAML into plain Python values and remember the line of every node.
 
 Owns: the YAML dialect of routes.yaml and the map from a field path to its line.
-Does not own: what the fields mean (config.py).
+Does not own: what the fields mean (schema.py, routes.py).
 
 The dialect is PyYAML's safe loader with one change: only `true`/`false` (any case YAML 1.2
 allows) are booleans. YAML 1.1 would turn an unquoted `on`, `off`, `yes`, `no`, `y`, `n` into a
@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+__all__ = [
+    "MAX_NODES", "Document", "Path", "Problem", "StrictLoader", "YamlSyntaxError", "format_path",
+    "read_yaml",
+]  # fmt: skip
 
 Path = tuple[str | int, ...]
 

@@ -3,7 +3,8 @@
 Owns Buffers, the process's two Budgets: memory (every byte the proxy keeps for a request in memory —
 buffered bodies, fallback replay copies, shadow copies — is taken from it first;
 `limits.memory_budget_bytes`) and spool (bytes in temporary files; `limits.spool_budget_bytes`); Hold
-(one request's share, given back when the request ends), BufferedBody and read_buffered().
+(one request's share, given back when the request ends), BufferedBody and read_buffered(); and bounded(),
+the one loop that holds a body read from the client to `limits.max_body_bytes`, whoever reads it.
 
 Request buffering (nginx's `proxy_request_buffering on`, the default for every route): the whole body
 is read before an upstream connection is taken, so a client that uploads slowly holds only its own
@@ -26,9 +27,20 @@ from proxy.dataplane.errors import BodyTooLarge
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.memory import Budget, Hold
 
-__all__ = ["BudgetExhausted", "BufferedBody", "Buffers", "read_buffered"]
+__all__ = ["BudgetExhausted", "BufferedBody", "Buffers", "bounded", "read_buffered"]
 
 _READ_CHUNK = 64 * 1024
+
+
+async def bounded(content: StreamReader, limit: int | None, *, sent: int = 0) -> AsyncIterator[bytes]:
+    """The client's body chunks as they arrive; BodyTooLarge as soon as they (with `sent`, the bytes of it
+    already taken) pass `limit`. None: a declared length already checked, nothing to count."""
+    total = sent
+    async for chunk in content.iter_any():
+        total += len(chunk)
+        if limit is not None and total > limit:
+            raise BodyTooLarge
+        yield chunk
 
 
 class BudgetExhausted(Exception):
@@ -114,9 +126,7 @@ async def read_buffered(
     try:
         if declared is not None and declared > in_memory:
             body._to_file()  # known to be large: straight to the spool, no memory held on the way
-        async for chunk in content.iter_any():
-            if body.size + len(chunk) > max_body_bytes:
-                raise BodyTooLarge
+        async for chunk in bounded(content, max_body_bytes):
             if body._file is None and body.size + len(chunk) > in_memory:
                 body._to_file()
             body._append(chunk)

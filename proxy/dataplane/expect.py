@@ -22,6 +22,8 @@ from proxy.live.reload import ConfigStore
 from proxy.metrics import ProxyMetrics
 from strangler_common.web import json_error
 
+__all__ = ["CONTINUE", "ExpectHandler", "expect_handler"]
+
 ExpectHandler = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 _log = structlog.get_logger("proxy.dataplane.expect")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

@@ -22,6 +22,11 @@ import structlog
 from proxy.metrics import ProxyMetrics
 from proxy.routing import RouteTable
 
+__all__ = [
+    "FDS_PER_CONNECTION", "RESERVED_FDS", "ConnectionCap", "NoFile", "capacity", "needed", "raise_nofile",
+    "reserve_of",
+]  # fmt: skip
+
 _log = structlog.get_logger("proxy.dataplane.fdlimit")
 FDS_PER_CONNECTION = 2  # the client's socket and its request's upstream connection
 RESERVED_FDS = 64  # the process's own: listeners, epoll, signal pipe, log, config file, admin, probes

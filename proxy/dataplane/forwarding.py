@@ -1,8 +1,8 @@
-"""The upstream call: send one request, stream the answer back, and report what went wrong.
+"""The upstream call: send one request, stream the answer back, and say what went wrong.
 
 Owns what crosses the wire between the client and one upstream for one HTTP request (WebSockets are
-in websocket.py; header hygiene in headers.py; the failures in errors.py). Owns no routing: the caller
-has already decided where the request goes.
+in websocket.py; header hygiene in headers.py; the failures in errors.py and proxy.client). Owns no
+routing and no breaker: the caller (failover.Caller) has decided where the request goes and books it.
 Bodies are never buffered whole: the request body is handed to the client library as a stream and the
 response body is copied chunk by chunk, with backpressure, to the client.
 """
@@ -10,7 +10,6 @@ response body is copied chunk by chunk, with backpressure, to the client.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
@@ -18,10 +17,16 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from proxy.dataplane.errors import BodyReadTimeout, BodyTooLarge, Diverted, classify
+from proxy.client import classify
+from proxy.dataplane.bodies import bounded
+from proxy.dataplane.errors import BodyReadTimeout, BodyTooLarge, Diverted
 from proxy.dataplane.headers import response_headers
+from proxy.dataplane.trip import Trip
+
+__all__ = ["SMALL_BODY", "Tee", "forward"]
 
 SMALL_BODY = 64 * 1024  # announced lengths up to this are read whole before answering (one write)
+
 
 class Tee(Protocol):
     """Receives a copy of what one forwarded exchange streams (shadow.ShadowCall). Synchronous and
@@ -34,31 +39,9 @@ class Tee(Protocol):
     def response_complete(self) -> None: ...
 
 
-@dataclass(slots=True)
-class Exchange:
-    """What the handler learns from one forwarded request."""
-
-    stream_error: str | None = None  # an upstream error kind after the headers were already sent
-    client_gone: bool = False  # the client disconnected while the body was being sent
-
-
-async def _counted(content: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
-    """Stream an upload of unknown length, refusing it as soon as it passes the limit."""
-    total = 0
-    async for chunk in content.iter_any():
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge
-        yield chunk
-
-
 async def _teed(content: aiohttp.StreamReader, limit: int | None, tee: Tee) -> AsyncIterator[bytes]:
-    """Stream the upload as _counted does, handing each chunk to the tee; the end completes it."""
-    total = 0
-    async for chunk in content.iter_any():
-        total += len(chunk)
-        if limit is not None and total > limit:
-            raise BodyTooLarge
+    """Stream the upload as bounded() does, handing each chunk to the tee; the end completes it."""
+    async for chunk in bounded(content, limit):
         tee.request_chunk(chunk)
         yield chunk
     tee.request_complete()
@@ -78,36 +61,36 @@ async def _teed_body(body: bytes | AsyncIterator[bytes], tee: Tee) -> AsyncItera
 
 
 async def forward(
-    request: web.Request,
+    trip: Trip,
     session: aiohttp.ClientSession,
     url: URL,
-    headers: CIMultiDict[str],
     *,
     timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - the client library's per-request timeouts
     max_body_bytes: int,
-    request_id: str,
-    exchange: Exchange,
     tee: Tee | None = None,
     body: bytes | AsyncIterator[bytes] | None = None,
     divert: Callable[[int], bool] | None = None,
 ) -> web.StreamResponse:
-    """Send the request upstream and stream the answer back.
+    """Send the trip's request (its outgoing headers) upstream and stream the answer back.
 
     Raises BodyTooLarge or UpstreamError while nothing has been sent to the client yet; afterwards a
     failure closes the client connection mid-body (the client sees a truncated response, never a
-    complete-looking one) and is reported through `exchange.stream_error`.
+    complete-looking one) and is written into the trip as a failure of the upstream serving it; a
+    client that goes away while its answer streams sets `trip.client_gone`.
     `tee` (shadow mode) gets a copy of the request and response as they stream; without one, nothing
     extra happens per chunk.
     `body` replaces the request's own stream (failover.read_body kept it for a replay); `divert(status)`
     returning True raises Diverted before anything is sent to the client (fallback on 5xx/404).
     """
+    request, headers = trip.request, trip.headers
+    assert headers is not None, "the outgoing headers are made before any upstream call"
     data = _payload(request, body, tee, max_body_bytes)
     upstream = await _send(session, request.method, url, headers, data, timeout)
     completed = False
     try:
         if divert is not None and divert(upstream.status):
             raise Diverted(upstream.status)  # the finally below closes the upstream response unread
-        headers_out = response_headers(upstream.headers, request_id)
+        headers_out = response_headers(upstream.headers, trip.request_id)
         length = upstream.content_length
         if length is not None and length <= SMALL_BODY and request.method != "HEAD":
             whole = await _whole(upstream, headers_out, tee)
@@ -117,7 +100,7 @@ async def forward(
         await response.prepare(request)
         if tee is not None:
             tee.response_head(upstream.status, upstream.headers)
-        completed = await _relay(request, upstream, response, exchange, tee)
+        completed = await _relay(trip, upstream, response, tee)
         return response
     finally:
         # A fully read response gives its connection back to the pool; anything else closes it, which
@@ -140,7 +123,7 @@ def _payload(
             raise BodyTooLarge
         if tee is not None:
             return _teed(request.content, max_body_bytes if length is None else None, tee)
-        return request.content if length is not None else _counted(request.content, max_body_bytes)
+        return request.content if length is not None else bounded(request.content, max_body_bytes)
     if tee is not None:
         tee.request_complete()
     return None
@@ -182,17 +165,16 @@ async def _whole(
 
 
 async def _relay(
-    request: web.Request, upstream: aiohttp.ClientResponse, response: web.StreamResponse,
-    exchange: Exchange, tee: Tee | None,
-) -> bool:  # fmt: skip
+    trip: Trip, upstream: aiohttp.ClientResponse, response: web.StreamResponse, tee: Tee | None
+) -> bool:
     """Copy the body chunk by chunk, with backpressure. True when the upstream's answer was read whole."""
     content = upstream.content
     while True:
         try:
             chunk = await content.readany()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            exchange.stream_error = classify(exc).kind
-            _abort(request)
+            trip.failed(trip.upstream, classify(exc).kind, "failed mid-body")
+            _abort(trip.request)
             return False
         if not chunk:
             if tee is not None:
@@ -201,7 +183,7 @@ async def _relay(
         try:
             await response.write(chunk)
         except ConnectionError:  # the client went away; closing `upstream` cancels the rest
-            exchange.client_gone = True
+            trip.client_gone = True
             return False
         if tee is not None:
             tee.response_chunk(chunk)

@@ -114,7 +114,6 @@ class FrontDoorProtocol(RequestHandler):
         if self._current_request is not None:  # a response is being written: do not interleave bytes
             self._arm(self._front.limits())
             return
-        self._front.read_timeouts += 1
         self._refuse(408, "Request Timeout", "request_timeout",
                      "the request head did not arrive in time")  # fmt: skip
 
@@ -147,7 +146,6 @@ class FrontDoorProtocol(RequestHandler):
         idle = now - self._last_data
         left = self._body_deadline - now
         if idle >= timeout or left <= 0:
-            self._front.read_timeouts += 1
             self.close_after_response()  # no lingering: it would read the failed body again, and log that
             content.set_exception(BodyReadTimeout())
             return
@@ -173,7 +171,6 @@ class FrontDoorServer(web.Server):
     metrics: ProxyMetrics | None
     bounds: dict[str, int]
     refused_connections: int
-    read_timeouts: int
     refusals_said: tuple[float, int]  # (loop time, refused_connections) when the refusals were last said
 
     def __call__(self) -> RequestHandler:
@@ -226,7 +223,6 @@ class FrontDoorRunner(web.AppRunner):
         front.metrics = self._metrics
         front.bounds = self._bounds
         front.refused_connections = 0
-        front.read_timeouts = 0
         front.refusals_said = (-math.inf, 0)
         refuse_other_versions(front)  # and CONNECT
         return front

@@ -15,6 +15,8 @@ from proxy.metrics import ProxyMetrics
 from proxy.resilience.state import Resilience
 from proxy.shadow.mirror import Shadower
 
+__all__ = ["ADMIN_TOKEN", "METRICS", "READINESS", "REGISTRY", "RESILIENCE", "SESSIONS", "SHADOW", "STORE"]
+
 STORE = web.AppKey("store", ConfigStore)
 METRICS = web.AppKey("metrics", ProxyMetrics)
 REGISTRY = web.AppKey("registry", CollectorRegistry)

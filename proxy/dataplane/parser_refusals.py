@@ -14,6 +14,8 @@ from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooL
 
 from proxy.config.resilience import Limits
 
+__all__ = ["error_bytes", "parser_bounds", "refusal"]
+
 # Longest request line around a target of max_url_bytes: "OPTIONS " + target + " HTTP/1.1".
 _REQUEST_LINE_SLACK = 32
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import StreamReader
 
-from proxy.dataplane.bodies import BufferedBody
+from proxy.dataplane.bodies import BufferedBody, bounded
 from proxy.dataplane.errors import BodyTooLarge
 from proxy.resilience.memory import Hold
 
@@ -45,14 +45,10 @@ def sendable(body: BufferedBody) -> bytes | AsyncIterator[bytes]:
     return data if data is not None else body.chunks()
 
 
-async def _chained(prefix: list[bytes], content: StreamReader, sent: int, limit: int) -> AsyncIterator[bytes]:
+async def _chained(prefix: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     for chunk in prefix:
         yield chunk
-    total = sent
-    async for chunk in content.iter_any():
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge
+    async for chunk in rest:
         yield chunk
 
 
@@ -68,19 +64,18 @@ async def read_body(
     """
     if declared is not None and declared > limit:
         raise BodyTooLarge
+    incoming = bounded(content, limit)
     if declared is not None and declared > keep:
-        return Body(stream=_chained([], content, 0, limit))
+        return Body(stream=incoming)
     if declared is not None and not hold.grow(declared):
-        return Body(stream=_chained([], content, 0, limit), budget_refused=True)
+        return Body(stream=incoming, budget_refused=True)
     chunks: list[bytes] = []
     total = 0
-    async for chunk in content.iter_any():
+    async for chunk in incoming:
         chunks.append(chunk)
         total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge
         if total > keep:
-            return Body(stream=_chained(chunks, content, total, limit))
+            return Body(stream=_chained(chunks, incoming))
         if declared is None and not hold.grow(len(chunk)):
-            return Body(stream=_chained(chunks, content, total, limit), budget_refused=True)
+            return Body(stream=_chained(chunks, incoming), budget_refused=True)
     return Body(data=b"".join(chunks))

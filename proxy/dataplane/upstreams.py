@@ -20,14 +20,13 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from proxy.dataplane.errors import UpstreamError
+from proxy.client import UpstreamError, new_session
 from proxy.resilience.slots import Slots
 from proxy.routing import UpstreamSpec
 
-_log = structlog.get_logger("proxy.dataplane.upstreams")
+__all__ = ["Reachability", "ReadinessProbe", "UpstreamBusy", "UpstreamSessions"]
 
-# Never let the client library add or rewrite what the caller sent (transparency).
-SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+_log = structlog.get_logger("proxy.dataplane.upstreams")
 
 
 class UpstreamBusy(UpstreamError):
@@ -45,19 +44,6 @@ class UpstreamBusy(UpstreamError):
     @property
     def code(self) -> str:
         return "upstream_busy"
-
-
-def new_session() -> aiohttp.ClientSession:
-    # No limit here: Slots caps the requests in flight (and follows reloads); the pool never queues.
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
-    return aiohttp.ClientSession(
-        connector=connector,
-        auto_decompress=False,  # compressed bodies pass through as-is
-        cookie_jar=aiohttp.DummyCookieJar(),  # a shared session never carries one user's cookies
-        skip_auto_headers=SKIP_AUTO_HEADERS,
-        timeout=aiohttp.ClientTimeout(total=None),
-        trust_env=False,
-    )
 
 
 @dataclass(eq=False)

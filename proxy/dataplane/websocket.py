@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from proxy.dataplane.errors import UpstreamError, classify
+from proxy.client import UpstreamError, classify
 from strangler_common.web import json_error
 
 # The handshake is per hop: the client library negotiates its own key, version and extensions.

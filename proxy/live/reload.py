@@ -3,7 +3,7 @@
 Owns the current `Snapshot` (config + compiled table, replaced in one assignment so a request sees the
 old table or the new one, never a mix) and the file watcher, which applies an edit only once it has
 settled or was renamed into place (settle.py decides; this module reads the file). Owns neither the
-schema (config.py) nor the routing rules (routing.py).
+schema (the config package) nor the routing rules (the routing package).
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ from proxy.config.loader import parse_bytes
 from proxy.config.settle import Seen, Settler
 from proxy.metrics import ProxyMetrics
 from proxy.routing import RouteTable, compile_routes
+
+__all__ = [
+    "FD_SHORTAGE", "Clock", "ConfigStore", "Listener", "ReloadResult", "Snapshot", "first_look",
+    "is_fd_shortage", "look", "watch",
+]  # fmt: skip
 
 _log = structlog.get_logger("proxy.live.reload")
 
@@ -47,11 +52,6 @@ class ReloadResult:
 Listener = Callable[[Snapshot], None]
 
 
-def effective_percents(table: RouteTable) -> list[tuple[str, float]]:
-    """A route without a candidate sends nothing to one, whatever it says."""
-    return [(route.name, float(route.percent) if route.candidate else 0.0) for route in table.routes]
-
-
 class ConfigStore:
     """Holds the serving snapshot; every reload attempt is serialized, counted and logged."""
 
@@ -64,7 +64,6 @@ class ConfigStore:
         self._lock = asyncio.Lock()
         if metrics is not None:
             metrics.initial_load(loaded.loaded_at)
-            metrics.set_rollout(effective_percents(self.current.table))
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` after every swap; returns the function that unsubscribes it."""
@@ -88,7 +87,10 @@ class ConfigStore:
                 return self._failed(trigger, (f"{self.path}: {type(exc).__name__}: {exc}",))
             if compiled is None:
                 _log.info(
-                    "config_reload_skipped", path=self.path, trigger=trigger, expected_sha256=expect_sha256,
+                    "config_reload_skipped",
+                    path=self.path,
+                    trigger=trigger,
+                    expected_sha256=expect_sha256,
                     reason="the file changed again while it was read; it settles anew",
                 )
                 sha = self.current.loaded.sha256
@@ -98,8 +100,6 @@ class ConfigStore:
             changed = loaded.sha256 != previous.loaded.sha256
             if changed:
                 self.current = Snapshot(loaded, table)
-                if self._metrics is not None:  # before the listeners: a tripped guard then sets its 0
-                    self._metrics.set_rollout(effective_percents(table))
                 for listener in list(self._listeners):
                     try:
                         listener(self.current)

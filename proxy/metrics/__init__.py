@@ -2,7 +2,8 @@
 
 Owns the Prometheus objects and the cheap per-request recording path. Owns no decision about what
 happened. ProxyMetrics gathers the families of traffic.py, operations.py, shadow.py and capacity.py;
-ResilienceMetrics (resilience.py) is created by the resilience state on the same registry; labels.py
+ResilienceMetrics (resilience.py) is created by the resilience state on the same registry; the rollout
+gauge (traffic.RolloutGauge) is read at scrape time from resilience.state, the fact's one owner; labels.py
 holds the buckets and the bounded label values. Imports nothing of the proxy: any module may use it.
 """
 
@@ -13,13 +14,10 @@ from prometheus_client import CollectorRegistry
 from proxy.metrics.capacity import CapacityMetrics
 from proxy.metrics.labels import (
     AUTH_FAILURE_REASONS,
-    DECISION_REASONS,
     DURATION_BUCKETS,
     KNOWN_METHODS,
     LATENCY_RATIO_BUCKETS,
-    SHADOW_KINDS,
     SHADOW_OUTCOMES,
-    UPSTREAM_ERROR_KINDS,
     WATCH_EVENTS,
 )
 from proxy.metrics.operations import OperationsMetrics
@@ -28,9 +26,8 @@ from proxy.metrics.shadow import ShadowMetrics
 from proxy.metrics.traffic import TrafficMetrics
 
 __all__ = [
-    "AUTH_FAILURE_REASONS", "DECISION_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS",
-    "SHADOW_KINDS", "SHADOW_OUTCOMES", "UPSTREAM_ERROR_KINDS", "WATCH_EVENTS", "ProxyMetrics",
-    "ResilienceMetrics",
+    "AUTH_FAILURE_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS", "SHADOW_OUTCOMES",
+    "WATCH_EVENTS", "ProxyMetrics", "ResilienceMetrics",
 ]  # fmt: skip
 
 

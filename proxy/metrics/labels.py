@@ -1,11 +1,12 @@
-"""The metrics' fixed vocabulary: histogram buckets and the bounded label values every family declares
-at 0 (dashboards need the series before the first event). Owns no Prometheus object."""
+"""The metrics' fixed vocabulary: histogram buckets, the methods kept as labels, and the bounded label
+values the families declare at 0 (dashboards need the series before the first event). Owns no
+Prometheus object."""
 
 from __future__ import annotations
 
 __all__ = [
-    "AUTH_FAILURE_REASONS", "DECISION_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS",
-    "SHADOW_KINDS", "SHADOW_OUTCOMES", "UPSTREAM_ERROR_KINDS", "WATCH_EVENTS",
+    "AUTH_FAILURE_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS", "SHADOW_OUTCOMES",
+    "WATCH_EVENTS",
 ]  # fmt: skip
 
 DURATION_BUCKETS = (
@@ -13,13 +14,10 @@ DURATION_BUCKETS = (
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 )  # fmt: skip
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
-UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
-DECISION_REASONS = ("owner", "flag", "percent", "missing_key")
 SHADOW_OUTCOMES = (
     "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "skipped_memory",
     "dropped_full", "error", "timeout",
 )  # fmt: skip
-SHADOW_KINDS = ("status", "header", "body_shape", "body_value", "image", "noise")
 WATCH_EVENTS = ("settled", "renamed", "superseded", "unreadable", "fd_shortage")
 AUTH_FAILURE_REASONS = ("missing", "wrong", "throttled")
 LATENCY_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)

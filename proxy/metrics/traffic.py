@@ -4,15 +4,39 @@ children are kept, so a request costs dict lookups, not `labels()` calls). Part 
 
 from __future__ import annotations
 
-from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from proxy.metrics.labels import DURATION_BUCKETS, KNOWN_METHODS
 
-__all__ = ["TrafficMetrics"]
+__all__ = ["RolloutGauge", "TrafficMetrics"]
+
+Percents = Callable[[], Iterable[tuple[str, float]]]
+
+
+class RolloutGauge(Collector):
+    """`strangler_rollout_percent`, read at scrape time from the one owner of the fact (app.py wires
+    Resilience.effective_percents over the serving table): nothing sets it, so it cannot drift from what
+    the routing step does, and a removed route's series is gone with it."""
+
+    NAME = "strangler_rollout_percent"
+    HELP = "The effective share of a route's traffic sent to its candidate, in percent."
+
+    def __init__(self) -> None:
+        self.source: Percents = tuple
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self.NAME, self.HELP, labels=["route"])
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=["route"])
+        for route, percent in self.source():
+            family.add_metric([route], percent)
+        yield family
 
 
 class TrafficMetrics:
@@ -42,17 +66,11 @@ class TrafficMetrics:
             ["route", "reason"],
             registry=registry,
         )
-        self.rollout_percent = Gauge(
-            "strangler_rollout_percent",
-            "The effective share of a route's traffic sent to its candidate, in percent.",
-            ["route"],
-            registry=registry,
-        )
+        self.rollout_percent = RolloutGauge()
+        registry.register(self.rollout_percent)
         self._request_children: dict[tuple[str, str, str, str, int], Any] = {}
         self._duration_children: dict[tuple[str, str, str], Any] = {}
         self._decision_children: dict[tuple[str, str], Any] = {}
-        self._rollout_routes: set[str] = set()
-        self.counts_by_role: Tally[tuple[str, str]] = Tally()
 
     def observe_request(
         self, route: str, upstream: str, role: str, method: str, status: int, seconds: float
@@ -69,7 +87,6 @@ class TrafficMetrics:
         if hist is None:
             hist = self._duration_children[dkey] = self.duration.labels(route, upstream, role)
         hist.observe(seconds)
-        self.counts_by_role[(route, role)] += 1
 
     def observe_decision(self, route: str, reason: str) -> None:
         key = (route, reason)
@@ -85,11 +102,16 @@ class TrafficMetrics:
     def upstream_error(self, route: str, upstream: str, kind: str) -> None:
         self.upstream_errors.labels(route, upstream, kind).inc()
 
-    def set_rollout(self, percents: Iterable[tuple[str, float]]) -> None:
-        """Publish the effective percentages of the current table; series of removed routes go away."""
-        current = dict(percents)
-        for gone in self._rollout_routes - current.keys():
-            self.rollout_percent.remove(gone)
-        for route, percent in current.items():
-            self.rollout_percent.labels(route).set(percent)
-        self._rollout_routes = set(current)
+    def rollout_from(self, source: Percents) -> None:
+        """Where `strangler_rollout_percent` reads the effective percentages at each scrape."""
+        self.rollout_percent.source = source
+
+    def requests_by_role(self) -> dict[tuple[str, str], float]:
+        """(route, role) -> requests answered, summed over upstreams, methods and codes (admin API)."""
+        counts: dict[tuple[str, str], float] = {}
+        for metric in self.requests.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    key = (sample.labels["route"], sample.labels["role"])
+                    counts[key] = counts.get(key, 0.0) + sample.value
+        return counts

@@ -2,7 +2,7 @@
 
 Owns: BreakerPolicy, CircuitBreaker (closed -> open -> half_open -> closed | open) and Breakers (one per
 upstream name). Pure: no I/O, no metrics; time comes from an injected clock. Transitions are returned
-to the caller (resilience.py), which exports `strangler_circuit_*` and logs them.
+to the caller (state.py), which exports `strangler_circuit_*` and logs them.
 
 While open, `allow()` says no at once: a dead upstream costs the client no connect attempt and no
 timeout. After the back-off one request is let through as a probe (half_open); its success closes the
@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+__all__ = ["STATES", "BreakerPolicy", "Breakers", "CircuitBreaker", "Clock", "State"]
 
 Clock = Callable[[], float]
 State = Literal["closed", "open", "half_open"]

@@ -1,7 +1,8 @@
 """The fallback decision: after the candidate failed, may the same request be replayed to the primary?
 
 Owns: FallbackPolicy (a route's compiled `fallback` block), the failure kinds and replay(). Pure.
-Does not own: buffering the body or making the second call (resilience.py, handler.py).
+Does not own: keeping the body or making the second call (dataplane/replay.py, dataplane/failover.py),
+nor counting fallbacks (state.py).
 
 The rules, in order (NGINX's `proxy_next_upstream` makes the same call for non-idempotent requests):
 - the failure kind must be listed in `when` (`circuit_open` and `reset` count as `connect_error`);
@@ -20,6 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = [
+    "IDEMPOTENT", "KINDS", "FallbackPolicy", "Kind", "Listed", "Verdict", "kind_of_error", "kind_of_status",
+    "replay",
+]  # fmt: skip
+
 Kind = Literal["connect_error", "circuit_open", "reset", "timeout", "5xx", "404"]
 Listed = Literal["connect_error", "timeout", "5xx", "404"]
 KINDS: tuple[Kind, ...] = ("connect_error", "circuit_open", "reset", "timeout", "5xx", "404")
@@ -36,10 +42,6 @@ class FallbackPolicy:
     when: frozenset[Listed]
     max_body_bytes: int
     replay_non_idempotent: bool = False
-
-    def watches_status(self, method: str) -> bool:
-        """Does any response status (5xx, or 404 for reads) make this request fall back?"""
-        return "5xx" in self.when or ("404" in self.when and method in ("GET", "HEAD"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Owns: GuardPolicy, RouteGuard (one route's window and tripped state) and Guards (every route's guard,
 kept in step with reloads). Pure: no I/O, no logging, no metrics; time comes from an injected clock,
-so tests move it by hand. The caller (resilience.py) logs, exports and enforces what this decides.
+so tests move it by hand. The caller (state.py) logs, exports and enforces what this decides.
 
 A tripped guard stays tripped until `reset()` (the admin endpoint) or until the route's definition in
 routes.yaml changes (a new fingerprint): an unrelated reload keeps the state, so a reload can never
@@ -15,6 +15,8 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+
+__all__ = ["Clock", "GuardPolicy", "Guards", "RouteGuard", "Trip"]
 
 Clock = Callable[[], float]
 

@@ -1,7 +1,7 @@
 """The request limits checked on every parsed request, with the live `limits` block (pure).
 
 Owns request_refusal(): the request target's length, the number and total size of header
-lines. aiohttp's parser already refuses what passes its bounds (frontdoor.py, fixed at start); this
+lines. aiohttp's parser already refuses what passes its bounds (dataplane/frontdoor.py, fixed at start); this
 applies the current routes.yaml values, so a lowered limit takes effect on reload, in the same words.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from proxy.config.resilience import Limits
+
+__all__ = ["Refusal", "request_refusal"]
 
 Refusal = tuple[int, str, str]  # status, error code, message
 

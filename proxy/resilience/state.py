@@ -4,10 +4,12 @@ Owns: RoutePlan (a route's compiled fallback and guard policies) and Resilience,
 reloads and turns what the pure cores decide (guard.py, breaker.py, fallback.py) into logs and metrics
 (`strangler_fallbacks_total`, `strangler_guard_tripped`, `strangler_circuit_*`: declared with the other
 metrics, in proxy/metrics/resilience.py).
-Does not own the request path (handler.py and failover.py call in here) nor any socket.
+Does not own the request path (dataplane/handler.py and dataplane/failover.py call in here) nor any
+socket; the breaker bookkeeping of one call is proxy.client.settle.
 
-Guard state survives a reload that leaves the route's definition unchanged; an edit of the route resets
-it (guard.Guards). A tripped guard forces the route's effective percentage, and its gauge, to 0.
+Also owns the effective percentage of each route (effective_percent): the one answer the routing step,
+the `strangler_rollout_percent` gauge and the admin API all read. Guard state survives a reload that
+leaves the route's definition unchanged; an edit of the route resets it (guard.Guards).
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-import aiohttp
 import structlog
 
+from proxy.client import settle
 from proxy.config import Config, Route
 from proxy.config.resilience import Circuit
 from proxy.metrics import ProxyMetrics, ResilienceMetrics
 from proxy.resilience.breaker import STATES, BreakerPolicy, Breakers
 from proxy.resilience.fallback import KINDS, FallbackPolicy
 from proxy.resilience.guard import GuardPolicy, Guards
-from proxy.routing import Decision
+from proxy.routing import CompiledRoute, Decision, RouteTable
+
+__all__ = ["NO_PLAN", "Clock", "Resilience", "RoutePlan", "breaker_policy", "fingerprint", "route_plan"]
 
 _log = structlog.get_logger("proxy.resilience.state")
 Clock = Callable[[], float]
@@ -66,13 +70,6 @@ def fingerprint(route: Route) -> str:
     return json.dumps(route.model_dump(mode="json", by_alias=True), sort_keys=True)
 
 
-def is_connection_failure(kind: str, cause: BaseException | None) -> bool:
-    """What opens a breaker: refused or reset connections, and connect timeouts, not slow answers."""
-    if kind in ("connect", "reset"):
-        return True
-    return kind == "timeout" and isinstance(cause, aiohttp.ConnectionTimeoutError)
-
-
 class Resilience:
     def __init__(self, metrics: ProxyMetrics, *, clock: Clock = time.monotonic) -> None:
         self.proxy_metrics = metrics
@@ -95,8 +92,7 @@ class Resilience:
         for name in cleared:
             _log.warning("guard_cleared", route=name, why="the route was changed or removed in routes.yaml")
         self.breakers.sync(
-            (name, spec.url, breaker_policy(spec.circuit))
-            for name, spec in config.upstreams.items()
+            (name, spec.url, breaker_policy(spec.circuit)) for name, spec in config.upstreams.items()
         )
         self._publish()
         self.declare([route.name for route in config.routes])
@@ -113,8 +109,6 @@ class Resilience:
             self.metrics.circuit_open.labels(upstream).set(0 if state == "closed" else 1)
             for entered in STATES:
                 self.metrics.circuit_transitions.labels(upstream, entered)
-        for name in self.guards.tripped():
-            self.proxy_metrics.rollout_percent.labels(name).set(0)
 
     # -- the guard -------------------------------------------------------------------------------
     def steer(self, decision: Decision) -> Decision:
@@ -123,11 +117,7 @@ class Resilience:
             return decision  # data that only the candidate holds can only be read there
         if not self.guards.is_tripped(decision.route):
             return decision
-        config = self._config
-        route = next((r for r in config.routes if r.name == decision.route), None) if config else None
-        if route is None:
-            return decision
-        return Decision(route=decision.route, upstream=route.primary, role="primary", reason=decision.reason)
+        return decision.to_primary()
 
     def candidate_outcome(self, route: str, *, error: bool) -> None:
         guard = self.guards.get(route)
@@ -139,7 +129,6 @@ class Resilience:
         _log.error("guard_tripped", route=route, error_rate=round(trip.rate, 4), errors=trip.errors,
                    requests=trip.requests, reason=trip.describe(guard.policy))  # fmt: skip
         self.metrics.guard_tripped.labels(route).set(1)
-        self.proxy_metrics.rollout_percent.labels(route).set(0)
 
     def reset_guard(self, route: str) -> bool | None:
         """None: the route has no guard; otherwise whether it was tripped."""
@@ -149,14 +138,18 @@ class Resilience:
         was = guard.reset()
         _log.warning("guard_reset", route=route, was_tripped=was, by="admin")
         self.metrics.guard_tripped.labels(route).set(0)
-        config = self._config
-        route_def = next((r for r in config.routes if r.name == route), None) if config else None
-        if route_def is not None and route_def.rollout is not None and route_def.candidate is not None:
-            self.proxy_metrics.rollout_percent.labels(route).set(route_def.rollout.percent)
         return was
 
-    def effective_percent(self, route: str, configured: float) -> float:
-        return 0.0 if self.guards.is_tripped(route) else configured
+    # -- the effective percentage ----------------------------------------------------------------
+    def effective_percent(self, route: CompiledRoute) -> float:
+        """The share of the route's traffic its candidate gets: the configured percent, 0 for a route
+        without a candidate or a rollout, 0 while its guard is tripped."""
+        if route.candidate is None or self.guards.is_tripped(route.name):
+            return 0.0
+        return float(route.percent)
+
+    def effective_percents(self, table: RouteTable) -> list[tuple[str, float]]:
+        return [(route.name, self.effective_percent(route)) for route in table.routes]
 
     # -- the breakers ----------------------------------------------------------------------------
     def admit(self, upstream: str) -> bool:
@@ -170,20 +163,11 @@ class Resilience:
             self.metrics.circuit_rejections.labels(upstream).inc()
         return allowed
 
-    def connected(self, upstream: str) -> None:
+    def settle(self, upstream: str, error: BaseException | None) -> None:
+        """Book the end of a call to `upstream` (proxy.client.settle): None when it answered."""
         breaker = self.breakers.get(upstream)
-        if breaker is not None and (entered := breaker.success()) is not None:
+        if breaker is not None and (entered := settle(breaker, error)) is not None:
             self._transition(upstream, entered)
-
-    def disconnected(self, upstream: str) -> None:
-        breaker = self.breakers.get(upstream)
-        if breaker is not None and (entered := breaker.failure()) is not None:
-            self._transition(upstream, entered)
-
-    def abandoned(self, upstream: str) -> None:
-        breaker = self.breakers.get(upstream)
-        if breaker is not None:
-            breaker.abandon()
 
     def _transition(self, upstream: str, entered: str) -> None:
         self.metrics.circuit_transitions.labels(upstream, entered).inc()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 
+__all__ = ["BASIS_POINTS", "bucket", "in_rollout", "threshold"]
+
 BASIS_POINTS = 10_000
 
 

@@ -13,6 +13,8 @@ import ipaddress
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
+__all__ = ["MAX_HOPS", "IPAddress", "IPNetwork", "is_trusted", "parse_ip", "resolve_client_ip"]
+
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 

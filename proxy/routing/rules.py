@@ -1,6 +1,6 @@
 """Predicates of a route: path, method, flags, and where a sticky key is read from.
 
-Owns: the small, compiled predicate objects routing.py combines. Pure: they look only at the
+Owns: the small, compiled predicate objects table.py combines. Pure: they look only at the
 request facts they are given. Arguments (regexes, names) are checked and compiled once, when
 the table is built, never per request.
 """
@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+__all__ = ["Facts", "FlagRule", "KeySource", "Methods", "PathPrefix", "PathRegex", "SourceKind"]
 
 SourceKind = Literal["header", "cookie", "query", "client_ip"]
 

@@ -27,6 +27,12 @@ from proxy.config import Config, Limits, Route
 from proxy.config.shadow import Shadow
 from proxy.routing.bucketing import bucket, threshold
 from proxy.routing.rules import FlagRule, KeySource, Methods, PathPrefix, PathRegex
+from proxy.routing.segments import first_segment, index_by_segment
+
+__all__ = [
+    "CompiledRoute", "Decision", "Reason", "RequestFacts", "Role", "RouteTable", "UpstreamSpec",
+    "compile_route", "compile_routes", "decide",
+]  # fmt: skip
 
 Role = Literal["primary", "candidate", "default"]
 Reason = Literal["owner", "flag", "percent", "missing_key"]
@@ -49,6 +55,15 @@ class Decision:
     upstream: str  # upstream name to call
     role: Role = "default"
     reason: Reason | None = None
+    # the route that decided (None for "default"): whoever acts on the decision never searches for it
+    compiled: CompiledRoute | None = field(default=None, compare=False, repr=False)
+
+    def to_primary(self) -> Decision:
+        """The same decision, served by the route's primary (a tripped guard)."""
+        route = self.compiled
+        if route is None or self.role != "candidate":
+            return self
+        return Decision(self.route, route.primary, "primary", self.reason, route)
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,7 @@ class UpstreamSpec:
     url: str  # scheme://host[:port], no trailing slash
     connect_timeout_s: float
     timeout_s: float
-    max_connections: int = 512  # requests in flight at once (upstreams.py); beyond, a short queue
+    max_connections: int = 512  # requests in flight at once (dataplane/upstreams.py); beyond, a short queue
     queue_timeout_s: float = 1.0
 
 
@@ -79,9 +94,17 @@ class CompiledRoute:
     # (path pattern, side): data ownership, checked before everything else (reason "owner")
     owners: tuple[tuple[re.Pattern[str], Literal["primary", "candidate"]], ...] = ()
     threshold: int = field(init=False)  # basis points below which a bucket goes to the candidate
+    # every decision this route can make, made once: deciding allocates nothing per request
+    _decisions: Mapping[tuple[str, Reason | None], Decision] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "threshold", threshold(self.percent))
+        made: dict[tuple[str, Reason | None], Decision] = {}
+        for reason in (None, "owner", "flag", "percent", "missing_key"):
+            made["primary", reason] = Decision(self.name, self.primary, "primary", reason, self)
+            if self.candidate is not None:
+                made["candidate", reason] = Decision(self.name, self.candidate, "candidate", reason, self)
+        object.__setattr__(self, "_decisions", MappingProxyType(made))
 
     def matches(self, facts: RequestFacts) -> bool:
         return self.methods(facts.method) and self.path(facts.path)
@@ -94,7 +117,7 @@ class CompiledRoute:
             if flag(facts):
                 return self._to(flag.use, "flag")
         if not self.has_rollout or self.candidate is None:
-            return Decision(route=self.name, upstream=self.primary, role="primary", reason=None)
+            return self._decisions["primary", None]
         for source in self.sticky_key:
             key = source.read(facts)
             if key is not None:
@@ -117,8 +140,8 @@ class CompiledRoute:
 
     def _to(self, role: Literal["primary", "candidate"], reason: Reason) -> Decision:
         if role == "candidate" and self.candidate is not None:
-            return Decision(route=self.name, upstream=self.candidate, role="candidate", reason=reason)
-        return Decision(route=self.name, upstream=self.primary, role="primary", reason=reason)
+            return self._decisions["candidate", reason]
+        return self._decisions["primary", reason]
 
 
 @dataclass(frozen=True)
@@ -137,8 +160,13 @@ class RouteTable:
     # routes whose request bodies stream to the upstream (request_body: stream); every other route,
     # and a request that matches none, has its body buffered first (bodies.py)
     streamed: frozenset[str] = frozenset()
+    default: Decision = field(init=False)  # what a request that matches no route gets
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "default", Decision("default", self.default_upstream, "default", None))
 
     def route(self, name: str) -> CompiledRoute | None:
+        """By name, for the admin API (the request path has it in its Decision)."""
         return next((route for route in self.routes if route.name == name), None)
 
 
@@ -157,11 +185,14 @@ def compile_route(route: Route) -> CompiledRoute:
         percent=rollout.percent if rollout else 0.0,
         path=path,
         methods=Methods(frozenset(match.methods) if match.methods is not None else None),
-        flags=tuple(FlagRule(KeySource.parse(f"{kind}:{name}"), frozenset(flag.values), flag.use)
-                    for flag in route.flags for kind, name in [flag.source]),
+        flags=tuple(
+            FlagRule(KeySource.parse(f"{kind}:{name}"), frozenset(flag.values), flag.use)
+            for flag in route.flags
+            for kind, name in [flag.source]
+        ),
         sticky_key=tuple(KeySource.parse(spec) for spec in rollout.sticky_key) if rollout else (),
         on_missing_key=rollout.on_missing_key if rollout else "primary",
-        salt=(rollout.salt or route.name) if rollout else route.name,
+        salt=route.salt,
         has_rollout=rollout is not None,
         owners=tuple((re.compile(owner.path_regex), owner.owner) for owner in route.ownership),
         shadow=route.shadow if route.shadow is not None and route.shadow.percent > 0 else None,
@@ -171,9 +202,14 @@ def compile_route(route: Route) -> CompiledRoute:
 def compile_routes(config: Config) -> RouteTable:
     """Everything that can be prepared is prepared here, once per load, never per request."""
     upstreams = {
-        name: UpstreamSpec(name=name, url=spec.url, connect_timeout_s=spec.connect_timeout_s,
-                           timeout_s=spec.timeout_s, max_connections=spec.max_connections,
-                           queue_timeout_s=spec.queue_timeout_s)
+        name: UpstreamSpec(
+            name=name,
+            url=spec.url,
+            connect_timeout_s=spec.connect_timeout_s,
+            timeout_s=spec.timeout_s,
+            max_connections=spec.max_connections,
+            queue_timeout_s=spec.queue_timeout_s,
+        )
         for name, spec in config.upstreams.items()
     }
     routes = tuple(compile_route(route) for route in config.routes)
@@ -189,34 +225,11 @@ def compile_routes(config: Config) -> RouteTable:
     )
 
 
-def _first_segment(path: str) -> str:
-    return path[1:].split("/", 1)[0]
-
-
-def _prefix_segment(route: CompiledRoute) -> str | None:
-    """The first segment every path this route matches starts with; None when it can match any path
-    (a regex, or the prefix "/")."""
-    if isinstance(route.path, PathPrefix) and route.path.prefix != "/":
-        return _first_segment(route.path.prefix)
-    return None
-
-
-def index_by_segment(routes: tuple[CompiledRoute, ...]) -> Mapping[str, tuple[CompiledRoute, ...]]:
-    """Benchmarks showed the linear scan of 50 routes as ~10 % of a proxied request's CPU. A prefix
-    route can only match paths under its first segment, so each segment keeps only its own prefix
-    routes plus the routes that can match anything, in table order: first match wins as before.
-    Key "" holds the routes for every other segment."""
-    segments = {seg for route in routes if (seg := _prefix_segment(route)) is not None}
-    index = {seg: tuple(r for r in routes if _prefix_segment(r) in (None, seg)) for seg in segments}
-    index[""] = tuple(r for r in routes if _prefix_segment(r) is None)
-    return MappingProxyType(index)
-
-
 def decide(table: RouteTable, facts: RequestFacts) -> Decision:
     """First matching route wins; unmatched requests go to the default upstream."""
     index = table.by_segment
-    routes = index.get(_first_segment(facts.path)) or index.get("", ()) if index else table.routes
+    routes = index.get(first_segment(facts.path)) or index.get("", ()) if index else table.routes
     for route in routes:
         if route.matches(facts):
             return route.decide(facts)
-    return Decision(route="default", upstream=table.default_upstream, role="default", reason=None)
+    return table.default

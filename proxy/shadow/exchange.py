@@ -4,7 +4,8 @@ the body limit and the memory budget.
 
 Owns: Copy (what every call of one mirrored request sends), the reasons an exchange stops short
 (Refused, TooLarge, NoMemory), answer_headers(), fetch() and exchange(). Does not own what is
-compared, counted or kept (call.py), nor the session, the marker or the breakers (mirror.py).
+compared, counted or kept (call.py), nor the session, the marker or the breakers (mirror.py); a call's
+end is booked on its breaker by proxy.client.settle, as on the live path.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 from multidict import CIMultiDict
 from yarl import URL
 
+from proxy.client import classify, client_timeout, settle
 from proxy.resilience.breaker import CircuitBreaker
 from proxy.resilience.memory import Hold
 from proxy.routing import UpstreamSpec
@@ -73,7 +75,8 @@ async def fetch(
     owner: Shadower, spec: UpstreamSpec, copy: Copy, *, role: str | None,
     breaker: CircuitBreaker | None = None,
 ) -> tuple[Answer, float]:  # fmt: skip
-    """exchange(), through `breaker` when given: only connection failures count against it."""
+    """exchange(), through `breaker` when given: only connection failures count against it (refused or
+    reset connections, connect timeouts); slow or cut short says nothing about whether it can be reached."""
     if breaker is None:
         return await exchange(owner, spec, copy, role=role)
     allowed, _ = breaker.allow()
@@ -81,18 +84,15 @@ async def fetch(
         raise Refused
     try:
         result = await exchange(owner, spec, copy, role=role)
-    except (TimeoutError, asyncio.CancelledError, TooLarge, NoMemory):
-        breaker.abandon()  # slow or cut short says nothing about whether it can be reached
-        raise
-    except (aiohttp.ClientConnectionError, OSError):
-        if breaker.failure() == "open":
+    except (aiohttp.ClientError, OSError) as exc:  # (a TimeoutError of the whole copy is an OSError)
+        if settle(breaker, classify(exc)) == "open":
             # Once per opening, not once per copy: the skipped copies are counted as `error`.
             _log.warning("shadow_candidate_unreachable", route=copy.route, upstream=spec.name)
         raise
-    except BaseException:
-        breaker.abandon()
+    except BaseException as exc:
+        settle(breaker, exc)
         raise
-    if breaker.success() == "closed":
+    if settle(breaker, None) == "closed":
         _log.info("shadow_candidate_reachable", route=copy.route, upstream=spec.name)
     return result
 
@@ -103,7 +103,7 @@ async def exchange(
     """The answer and the seconds it took; with a role, the duration is also observed as a shadow call."""
     started = time.perf_counter()
     url = spec.url.rstrip("/") + copy.path + (f"?{copy.query}" if copy.query else "")
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.connect_timeout_s)
+    timeout = client_timeout(spec.connect_timeout_s, None)  # the whole copy is bounded just below
     try:
         async with asyncio.timeout(copy.timeout_s):
             async with owner.session.request(

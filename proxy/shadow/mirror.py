@@ -14,8 +14,9 @@ after both answers are complete. Every request a shadowed route serves from its 
 exactly one `strangler_shadow_requests_total` outcome.
 
 A dead candidate must not cost the proxy work on every request either: the Shadower keeps its own
-circuit breaker per candidate (breaker.py, default policy). After consecutive connection failures the
-copies are not even started (outcome `error`, counted) until a probe after the back-off gets through.
+circuit breaker per candidate (resilience/breaker.py, default policy). After consecutive connection
+failures the copies are not even started (outcome `error`, counted) until a probe after the back-off
+gets through.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 import aiohttp
 from multidict import CIMultiDict
 
+from proxy.client import new_session
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.breaker import BreakerPolicy, Breakers, CircuitBreaker
 from proxy.resilience.memory import Budget
@@ -67,12 +69,10 @@ class Shadower:
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """Its own pool, made by the proxy's one session factory: shadow traffic never takes connections
+        from the candidate's real traffic. Opened on the first copy (an app that never shadows opens none)."""
         if self._session is None or self._session.closed:
-            # Its own pool: shadow traffic never takes connections from the candidate's real traffic.
-            self._session = aiohttp.ClientSession(
-                auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-                connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
-            )  # fmt: skip
+            self._session = new_session()
         return self._session
 
     async def close(self) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from proxy.shadow.compare import Answer, Difference, decoded_body
 
+__all__ = ["REDACTED_HEADERS", "TEXT_MEDIA", "AnswerView", "Mismatch", "MismatchStore"]
+
 REDACTED_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})
 TEXT_MEDIA = ("text/", "application/json", "application/xml", "application/problem+json")
 

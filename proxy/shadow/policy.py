@@ -3,7 +3,7 @@
 Owns: ShadowPolicy (the `shadow` block, checked and prepared once per load) and the sampling decision
 for a request (same request id or sticky key -> same answer, in every replica and on replay). The
 learned noise is noise.py, the cost budget budget.py. Pure: no I/O, no clock, no randomness. The I/O
-(mirroring, buffering, recording) is shadow.py.
+(mirroring, buffering, recording) is mirror.py, call.py and exchange.py.
 
 Sampling hashes with salt `<route salt>#shadow` (and `#noise` for the A/A repeat), never the rollout's
 own salt: with the same salt, `percent: 10` would pick exactly the buckets the rollout already sends
@@ -19,6 +19,8 @@ from typing import Literal
 from proxy.config.shadow import Shadow
 from proxy.routing.bucketing import bucket, threshold
 from proxy.shadow.compare import ComparePolicy, parse_path
+
+__all__ = ["SampleBy", "ShadowPolicy", "SkipReason", "compile_compare", "compile_shadow"]
 
 SkipReason = Literal["skipped_method", "sampled_out"]
 SampleBy = Literal["request_id", "sticky_key"]
