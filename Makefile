@@ -64,9 +64,11 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 ## make bench: every benchmark scenario on real local processes (about 10 min); report in bench/results/
+## make bench BASELINE=<ref>: the pass-through scenario also runs our proxy as it was at git <ref>, side by side
+BASELINE ?=
 bench: $(TEST_STAMP)
 	@PIP_CONSTRAINT=$(CURDIR)/$(LOCK) bash bench/install.sh $(BIN)/python
-	PATH="$(CURDIR)/$(BIN):/usr/sbin:$$PATH" $(BIN)/python -m bench all
+	PATH="$(CURDIR)/$(BIN):/usr/sbin:$$PATH" $(BIN)/python -m bench all$(if $(BASELINE), --baseline $(BASELINE))
 
 ## make soak: 10 minutes of mixed traffic with reloads every 30 s (on demand, not in make bench)
 .PHONY: soak

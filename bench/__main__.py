@@ -1,10 +1,13 @@
-"""`python -m bench [scenario] [--quick] [--out DIR]`: run the benchmarks against real local processes.
+"""`python -m bench [scenario] [--quick] [--baseline REF]`: run the benchmarks against real local processes.
 
+Usage:
   python -m bench                      every scenario but the soak; report in bench/results/<date>.*
   python -m bench passthrough|workers|shadow|migration|routing    one scenario; report in var/bench/
   python -m bench soak [--duration S]  10 minutes of mixed traffic with reloads (make soak)
   python -m bench traffic ...          bench.traffic's own command line
   --quick                              seconds instead of minutes: checks that it runs, not the numbers
+  --baseline REF                       passthrough (alone or in all) also runs our proxy as it was at git
+                                       REF, side by side in the same rounds (bench/baseline.py)
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench import baseline as baselines
 from bench import charts, machine, report
 from bench.model import Context, RunSettings, ScenarioResult
 from bench.procs import REPO, Procs
 from bench.profiling import py_spy
 
 SCENARIOS = ("passthrough", "workers", "shadow", "migration", "routing")
+BASELINE_SCENARIOS = ("all", "passthrough")  # with all, the baseline joins the passthrough scenario
 TOOLS = ("wrk", "hey", "nginx", "taskset")
 
 
@@ -39,7 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=None, help="soak seconds (default 600)")
     parser.add_argument("--out", type=Path, default=None,
                         help="report directory (default bench/results for all, else var/bench)")  # fmt: skip
+    parser.add_argument("--baseline", metavar="REF", default=None,
+                        help="also run our proxy as it was at git commit/ref REF in the pass-through "
+                             "scenario, side by side (passthrough, or all)")  # fmt: skip
     return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.baseline is not None and args.scenario not in BASELINE_SCENARIOS:
+        parser.error(f"--baseline applies to the passthrough scenario (or all), not {args.scenario}")
+    if args.baseline is not None and not args.baseline.strip():
+        parser.error("--baseline needs a git commit or ref")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("bench.traffic is not installed in this tree", file=sys.stderr)
             return 2
         return int(traffic.main(args_list[1:]))
-    args = _parser().parse_args(args_list)
+    args = parse_args(args_list)
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if shutil.which(py_spy()) is None:
         missing.append("py-spy")
@@ -68,10 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = SCENARIOS if args.scenario == "all" else (args.scenario,)
     committed = args.scenario in ("all", "soak")
     out = args.out or (REPO / "bench" / "results" if committed else REPO / "var" / "bench")
-    return _run(names, settings, out, suffix="" if args.scenario == "all" else f"-{args.scenario}")
+    baseline = None
+    if args.baseline is not None:
+        try:
+            baseline = baselines.prepare(args.baseline)
+        except baselines.BaselineError as exc:
+            print(f"--baseline {args.baseline}: {exc}", file=sys.stderr)
+            return 2
+        print(f"[bench] baseline {baseline.ref} = {baseline.sha} in {baseline.path}", file=sys.stderr)
+    suffix = "" if args.scenario == "all" else f"-{args.scenario}"
+    return _run(names, settings, out, suffix=suffix, baseline=baseline)
 
 
-def _run(names: Sequence[str], settings: RunSettings, out: Path, *, suffix: str) -> int:
+def _run(names: Sequence[str], settings: RunSettings, out: Path, *, suffix: str,
+         baseline: baselines.Baseline | None = None) -> int:  # fmt: skip
     started = time.monotonic()
     results: list[ScenarioResult] = []
     failures: dict[str, str] = {}
@@ -85,18 +113,18 @@ def _run(names: Sequence[str], settings: RunSettings, out: Path, *, suffix: str)
             t0 = time.monotonic()
             try:
                 with Procs(workdir) as procs:
-                    results.append(scenario(Context(workdir, procs, settings)))
+                    results.append(scenario(Context(workdir, procs, settings, baseline)))
             except Exception as exc:  # one broken scenario must not lose the others' numbers
                 traceback.print_exc()
                 failures[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             print(f"[bench] {name} done in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    _write(results, failures, settings, out, suffix)
+    _write(results, failures, settings, out, suffix, baseline)
     print(f"[bench] total {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 1 if failures else 0
 
 
 def _write(results: list[ScenarioResult], failures: dict[str, str], settings: RunSettings, out: Path,
-           suffix: str) -> None:  # fmt: skip
+           suffix: str, baseline: baselines.Baseline | None = None) -> None:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     stem = f"{date}{suffix}"
@@ -115,11 +143,18 @@ def _write(results: list[ScenarioResult], failures: dict[str, str], settings: Ru
     config = dataclasses.asdict(settings)
     (out / f"{stem}.md").write_text(
         report.render_markdown(
-            results, machine=about, date=date, settings=config, charts=chart_files, failures=failures
+            results,
+            machine=about,
+            date=date,
+            settings=config,
+            charts=chart_files,
+            failures=failures,
+            baseline=baseline,
         ),
         encoding="utf-8",
     )
-    data = report.to_json(results, machine=about, date=date, settings=config, failures=failures)
+    data = report.to_json(results, machine=about, date=date, settings=config, failures=failures,
+                          baseline=baseline)  # fmt: skip
     (out / f"{stem}.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     print(report.table([row for r in results for row in r.rows]))
     print(f"[bench] report: {out / (stem + '.md')}", file=sys.stderr)

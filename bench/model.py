@@ -1,6 +1,7 @@
 """What scenarios hand to the report: rows of the table, raw per-round numbers, chart data, notes.
 
-Also the run settings (durations, rounds, cores) and the shared way to start our proxy.
+Also the run settings (durations, rounds, cores) and the shared way to start our proxy, as it is in
+this tree or as it was at a baseline commit (bench.baseline).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import baseline as baselines
 from bench import configs
 from bench.procs import Proc, Procs, free_port, python, wait_http
 from bench.stats import Summary
@@ -63,6 +65,7 @@ class Context:
     workdir: Path
     procs: Procs
     settings: RunSettings
+    baseline: baselines.Baseline | None = None  # --baseline REF: our proxy at REF, in scenario 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +73,20 @@ class RunningProxy:
     proc: Proc
     port: int
     admin_ports: tuple[int, ...]
+    dropped_flags: tuple[str, ...] = ()  # serve options a baseline's CLI lacks, left out of its argv
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
 def start_proxy(ctx: Context, name: str, doc: dict[str, Any], *, cpus: str | None, workers: int = 1,
-                env: dict[str, str] | None = None) -> RunningProxy:  # fmt: skip
-    """`python -m proxy serve` as shipped (access log, metrics, request ids on), logs to a file."""
+                env: dict[str, str] | None = None,
+                baseline: baselines.Baseline | None = None) -> RunningProxy:  # fmt: skip
+    """`python -m proxy serve` as shipped (access log, metrics, request ids on), logs to a file.
+
+    With a baseline: the same venv python and the same argv, run in the baseline's worktree so that
+    its `proxy` and `strangler_common` are the ones imported (checked once the process is up).
+    """
     config = ctx.workdir / f"{name}.routes.yaml"
     config.write_text(configs.dump(doc), encoding="utf-8")
     port, admin = free_port(), free_port()
@@ -86,10 +95,18 @@ def start_proxy(ctx: Context, name: str, doc: dict[str, Any], *, cpus: str | Non
             "--port", str(port), "--admin-host", "127.0.0.1", "--admin-port", str(admin)]  # fmt: skip
     if workers > 1:
         argv += ["--workers", str(workers)]
-    proc = ctx.procs.start(name, argv, cpus=cpus, env=env, health_url=f"http://127.0.0.1:{admin}/healthz")
+    dropped: list[str] = []
+    cwd = None
+    if baseline is not None:
+        argv, dropped = baseline.fit(argv)
+        env, cwd = {**(env or {}), **baseline.env()}, baseline.path
+    health = f"http://127.0.0.1:{admin}/healthz"
+    proc = ctx.procs.start(name, argv, cpus=cpus, env=env, health_url=health, cwd=cwd)
+    if baseline is not None:
+        baselines.check_process(baseline, proc.pid)
     for extra in admins[1:]:
         wait_http(f"http://127.0.0.1:{extra}/healthz", proc)
-    return RunningProxy(proc, port, admins)
+    return RunningProxy(proc, port, admins, tuple(dropped))
 
 
 def start_upstream(ctx: Context, name: str, *, cpus: str | None, delay_s: float = 0.0) -> tuple[Proc, str]:

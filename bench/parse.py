@@ -94,9 +94,7 @@ def parse_hey(text: str) -> HeyResult:
     rate = re.search(r"^\s*Requests/sec:\s*([0-9.]+)", text, re.M)
     if total is None or rate is None:
         raise ParseError("hey output without its summary (Total, Requests/sec)")
-    percentiles = {
-        int(m[1]): float(m[2]) for m in re.finditer(r"^\s*(\d+)% in ([0-9.]+) secs", text, re.M)
-    }
+    percentiles = {int(m[1]): float(m[2]) for m in re.finditer(r"^\s*(\d+)% in ([0-9.]+) secs", text, re.M)}
     statuses = {int(m[1]): int(m[2]) for m in re.finditer(r"^\s*\[(\d+)\]\s+(\d+) responses", text, re.M)}
     errors: dict[str, int] = {}
     _, found, tail = text.partition("Error distribution:")

@@ -146,12 +146,13 @@ class Procs:
         env: dict[str, str] | None = None,
         health_url: str | None = None,
         deadline_s: float = 30.0,
+        cwd: Path | None = None,
     ) -> Proc:
         log = self.workdir / f"{name}.log"
         full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         with log.open("wb") as sink:
             popen = subprocess.Popen(
-                pinned(argv, cpus), cwd=REPO, env=full_env, stdout=sink, stderr=subprocess.STDOUT,
+                pinned(argv, cpus), cwd=cwd or REPO, env=full_env, stdout=sink, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         proc = Proc(name, popen, log)

@@ -30,8 +30,14 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "aiohttp server (client side)",
-        ("aiohttp/web", "aiohttp/http_", "aiohttp/helpers", "aiohttp/base_protocol", "multidict/",
-         "strangler_common/web"),
+        (
+            "aiohttp/web",
+            "aiohttp/http_",
+            "aiohttp/helpers",
+            "aiohttp/base_protocol",
+            "multidict/",
+            "strangler_common/web",
+        ),
     ),
     ("asyncio / event loop", ("asyncio/", "uvloop/")),
 )

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from bench.baseline import Baseline
 from bench.model import Row, ScenarioResult
 from bench.stats import Summary
 
@@ -57,6 +58,7 @@ def render_markdown(
     settings: dict[str, Any],
     charts: Sequence[str] = (),
     failures: dict[str, str] | None = None,
+    baseline: Baseline | None = None,
 ) -> str:
     rows = [row for result in results for row in result.rows]
     missed = [row for row in rows if row.met is False]
@@ -68,6 +70,7 @@ def render_markdown(
         f"Settings: {settings.get('rounds')} interleaved rounds per scenario; figures are medians with "
         "(min–max) over rounds; ratios are computed per round, candidates side by side, then summarized.",
         "",
+        *_baseline_lines(baseline),
         table(rows),
         "",
     ]
@@ -93,18 +96,35 @@ def render_markdown(
     return "\n".join(out)
 
 
+def _baseline_lines(baseline: Baseline | None) -> list[str]:
+    if baseline is None:
+        return []
+    return [
+        f"Baseline: our proxy as it was at `{baseline.ref}` (commit `{baseline.sha}`), run in the same "
+        f'rounds as today\'s in scenario 1; in the rows marked "reference = baseline {baseline.short}" the '
+        "ratio is now / baseline.",
+        "",
+    ]
+
+
 def to_json(
     results: Sequence[ScenarioResult], *, machine: dict[str, str], date: str, settings: dict[str, Any],
-    failures: dict[str, str] | None = None,
+    failures: dict[str, str] | None = None, baseline: Baseline | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    extra = {} if baseline is None else {"baseline": baseline.describe()}
     return {
         "date": date,
         "machine": machine,
         "settings": settings,
         "scenarios": {
-            r.name: {"title": r.title, "rows": [dataclasses.asdict(row) for row in r.rows], "raw": r.raw,
-                     "notes": r.notes}
+            r.name: {
+                "title": r.title,
+                "rows": [dataclasses.asdict(row) for row in r.rows],
+                "raw": r.raw,
+                "notes": r.notes,
+            }
             for r in results
         },
         "failures": failures or {},
+        **extra,
     }

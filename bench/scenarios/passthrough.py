@@ -1,19 +1,25 @@
 """Scenario 1: direct vs our proxy vs nginx on one upstream (saturation, 500 req/s, 10 MB bodies).
 
 Pinning: our proxy and nginx run on core `sut_cpus` (one at a time under load); the upstream and the
-load generator share the other core. Candidates run interleaved, A B C D per round.
+load generator share the other core. Candidates run interleaved, A B C D per round. With
+`--baseline REF`, our proxy as it was at REF (bench.baseline) runs beside it, same config, same core,
+in the same rounds; its rows compare now with then (saturation and 500 req/s; not the 10 MB bodies).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from bench import baseline as baselines
 from bench import configs, loadgen, nginx
 from bench.model import Context, Row, ScenarioResult, start_proxy, start_upstream
 from bench.procs import Proc, free_port
 from bench.stats import paired_differences, paired_ratios, summarize
 
 CANDIDATES = ("direct", "proxy_unrouted", "proxy_routed", "nginx")
+WITH_BASELINE = ("direct", "proxy_unrouted", "proxy_routed", "baseline_unrouted", "baseline_routed", "nginx")
+SCENARIO = "1 pass-through"
 SATURATION_CONNECTIONS = 50
 PACED_CONNECTIONS = 10
 BIG_CONNECTIONS = 4
@@ -21,6 +27,7 @@ BIG_CONNECTIONS = 4
 
 def run(ctx: Context) -> ScenarioResult:
     s = ctx.settings
+    names = CANDIDATES if ctx.baseline is None else WITH_BASELINE
     upstream, up_url = start_upstream(ctx, "s1-upstream", cpus=s.load_cpus)
     proxy = start_proxy(ctx, "s1-proxy", configs.fifty_routes(up_url), cpus=s.sut_cpus)
     port, prefix = free_port(), ctx.workdir / "nginx"
@@ -34,17 +41,23 @@ def run(ctx: Context) -> ScenarioResult:
         "proxy_routed": (proxy.url(configs.ROUTED_PATH), proxy.proc),
         "nginx": (ngx_url + configs.UNROUTED_PATH, ngx),
     }
+    old = None
+    if ctx.baseline is not None:
+        old = start_proxy(ctx, f"s1-baseline-{ctx.baseline.short}", configs.fifty_routes(up_url),
+                          cpus=s.sut_cpus, baseline=ctx.baseline)  # fmt: skip
+        targets["baseline_unrouted"] = (old.url(configs.UNROUTED_PATH), old.proc)
+        targets["baseline_routed"] = (old.url(configs.ROUTED_PATH), old.proc)
     for url, _ in targets.values():  # warm-up: connections pooled, code paths hot
         loadgen.wrk(url, connections=SATURATION_CONNECTIONS, duration_s=1, cpus=s.load_cpus)
 
-    sat: dict[str, list[dict[str, float]]] = {name: [] for name in CANDIDATES}
-    paced: dict[str, list[dict[str, float]]] = {name: [] for name in CANDIDATES}
+    sat: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    paced: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     big: dict[str, list[dict[str, float]]] = {"proxy": [], "nginx": []}
     rss_base = proxy.proc.rss()
     for _ in range(s.rounds):
-        for name in CANDIDATES:
+        for name in names:
             sat[name].append(_saturate(ctx, *targets[name]))
-        for name in CANDIDATES:
+        for name in names:
             paced[name].append(_pace(ctx, *targets[name]))
         for name, url in (("proxy", proxy.url("/big")), ("nginx", ngx_url + "/big")):
             w = loadgen.wrk(url, connections=BIG_CONNECTIONS, duration_s=s.big_s, cpus=s.load_cpus)
@@ -54,15 +67,32 @@ def run(ctx: Context) -> ScenarioResult:
             )
 
     result = ScenarioResult("passthrough", "Pass-through: direct vs our proxy vs nginx")
-    result.raw = {"saturation": sat, "paced": paced, "big": big,
-                  "errors_total": sum(r["errors"] for n in CANDIDATES for r in [*sat[n], *paced[n]])}
+    result.raw = {
+        "saturation": sat,
+        "paced": paced,
+        "big": big,
+        "errors_total": sum(r["errors"] for n in names for r in [*sat[n], *paced[n]]),
+    }
     result.rows = _rows(sat, paced, big)
+    if ctx.baseline is not None and old is not None:
+        _add_baseline(result, ctx.baseline, old.dropped_flags, sat, paced)
     result.charts["latency_500"] = {
-        name: {q: summarize([r[f"p{q}_s"] for r in paced[name]]).median * 1000
-               for q in ("50", "90", "99", "999")}
-        for name in CANDIDATES
+        name: {
+            q: summarize([r[f"p{q}_s"] for r in paced[name]]).median * 1000 for q in ("50", "90", "99", "999")
+        }
+        for name in names
     }
     return result
+
+
+def _add_baseline(result: ScenarioResult, baseline: baselines.Baseline, dropped: Sequence[str],
+                  sat: dict[str, Any], paced: dict[str, Any]) -> None:  # fmt: skip
+    ours = baselines.tree_state()
+    result.rows += baseline_rows(sat, paced, baseline.short)
+    result.raw["baseline"] = {**baseline.describe(), "worktree": str(baseline.path),
+                              "imports": dict(baseline.imports), "dropped_flags": list(dropped),
+                              "ours": ours}  # fmt: skip
+    result.notes.append(baseline_note(baseline, dropped, ours))
 
 
 def _saturate(ctx: Context, url: str, proc: Proc, duration_s: float | None = None) -> dict[str, float]:
@@ -124,3 +154,41 @@ def _rows(sat: dict[str, Any], paced: dict[str, Any], big: dict[str, Any]) -> li
     rows.append(Row("1 pass-through", "10 MB responses, proxy RSS growth", growth, None, None, "≤ 10 MB",
                     growth.high <= 10, "MB"))  # fmt: skip
     return rows
+
+
+def baseline_rows(sat: dict[str, Any], paced: dict[str, Any], short: str) -> list[Row]:
+    """Now vs the baseline commit, per round side by side: ratios are now / baseline."""
+    who = f"ours = now, reference = baseline {short}"
+    pairs = (
+        ("non-routed", "proxy_unrouted", "baseline_unrouted"),
+        ("routed", "proxy_routed", "baseline_routed"),
+    )
+    rows = []
+    for label, new, old in pairs:
+        ours, ref = _col(sat[new], "rps"), _col(sat[old], "rps")
+        ratio = summarize(paired_ratios(ours, ref))
+        measure = f"saturation req/s, 50 conns, {label}; {who}"
+        rows.append(Row(SCENARIO, measure, summarize(ours), summarize(ref), ratio, "report", None, "req/s"))
+    for label, new, old in pairs:
+        ours = [v * 1e6 for v in _col(paced[new], "cpu_per_request_s")]
+        ref = [v * 1e6 for v in _col(paced[old], "cpu_per_request_s")]
+        ratio = summarize(paired_ratios(ours, ref))
+        measure = f"CPU per request at 500 req/s, {label}; {who}"
+        rows.append(Row(SCENARIO, measure, summarize(ours), summarize(ref), ratio, "report", None, "µs"))
+    for q in ("p50", "p99"):
+        for label, new, old in pairs:
+            ours = [v * 1000 for v in _col(paced[new], f"{q}_s")]
+            ref = [v * 1000 for v in _col(paced[old], f"{q}_s")]
+            measure = f"{q} at 500 req/s, {label}; {who}"
+            rows.append(Row(SCENARIO, measure, summarize(ours), summarize(ref), None, "report", None, "ms"))
+    return rows
+
+
+def baseline_note(baseline: baselines.Baseline, dropped: Sequence[str], ours: str) -> str:
+    imports = ", ".join(f"{name} from {path}" for name, path in baseline.imports.items())
+    lacking = f"; options its serve lacks, left out: {', '.join(dropped)}" if dropped else ""
+    return (
+        f"baseline: our proxy at {baseline.ref} (commit {baseline.sha}), run from {baseline.path} "
+        f"({imports}){lacking}; ours = this tree, {ours}. Ratios in the baseline rows are now / baseline, "
+        "per round: no worse means req/s ratio ≥ 1 and CPU-per-request ratio ≤ 1."
+    )

@@ -21,7 +21,9 @@ def test_the_fifty_route_table_is_valid_and_the_routed_path_hits_the_last_route(
 
 
 def test_the_shadow_arms_mirror_everything_or_nothing() -> None:
-    on = compile_routes(parse_config(configs.dump(configs.shadowed("http://127.0.0.1:9", "http://127.0.0.1:10"))))
+    on = compile_routes(
+        parse_config(configs.dump(configs.shadowed("http://127.0.0.1:9", "http://127.0.0.1:10")))
+    )
     off = compile_routes(parse_config(configs.dump(configs.shadowed("http://127.0.0.1:9", None))))
     assert set(on.shadowed) == {"api"}
     assert not off.shadowed

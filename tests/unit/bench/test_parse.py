@@ -20,10 +20,14 @@ def test_wrk_latency_output_gives_rate_totals_and_percentiles_in_seconds() -> No
 
 
 def test_wrk_socket_errors_and_bad_statuses_are_counted() -> None:
-    text = (SAMPLES / "wrk_latency.txt").read_text().replace(
-        "Requests/sec:",
-        "  Socket errors: connect 1, read 2, write 3, timeout 4\n"
-        "  Non-2xx or 3xx responses: 5\nRequests/sec:",
+    text = (
+        (SAMPLES / "wrk_latency.txt")
+        .read_text()
+        .replace(
+            "Requests/sec:",
+            "  Socket errors: connect 1, read 2, write 3, timeout 4\n"
+            "  Non-2xx or 3xx responses: 5\nRequests/sec:",
+        )
     )
     result = parse_wrk(text)
     assert (result.socket_errors, result.non_2xx_3xx, result.errors) == (10, 5, 15)
@@ -65,8 +69,10 @@ def test_hey_transport_errors_count_as_errors() -> None:
 
 
 def test_hey_error_statuses_count_as_errors_but_redirects_do_not() -> None:
-    text = (SAMPLES / "hey_ok.txt").read_text().replace(
-        "[200]\t200 responses", "[200]\t190 responses\n  [302]\t5 responses\n  [502]\t5 responses"
+    text = (
+        (SAMPLES / "hey_ok.txt")
+        .read_text()
+        .replace("[200]\t200 responses", "[200]\t190 responses\n  [302]\t5 responses\n  [502]\t5 responses")
     )
     assert parse_hey(text).errors == 5
 

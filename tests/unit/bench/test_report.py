@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from bench.baseline import Baseline
 from bench.model import Row, ScenarioResult
 from bench.report import cell, render_markdown, table, to_json
 from bench.stats import summarize
@@ -70,3 +72,33 @@ def test_the_json_keeps_every_figure_and_is_serializable() -> None:
     assert row["ours"] == {"median": 6000, "low": 5900, "high": 6100, "rounds": 3}
     assert row["met"] is False
     assert json.loads(json.dumps(data))["machine"] == MACHINE
+
+
+BASELINE = Baseline("main~3", "528c3f22d4426440fce4f33be722fe5eba50c94d", "528c3f2", Path("/repo/var/b"))
+
+
+def test_a_report_with_a_baseline_names_its_ref_and_commit_before_the_table() -> None:
+    text = render_markdown([_result()], machine=MACHINE, date="d", settings={"rounds": 3}, baseline=BASELINE)
+    line = next(line for line in text.splitlines() if line.startswith("Baseline:"))
+    assert "`main~3`" in line
+    assert "`528c3f22d4426440fce4f33be722fe5eba50c94d`" in line
+    assert "now / baseline" in line
+    assert text.index("Baseline:") < text.index("| scenario |")
+
+
+def test_without_a_baseline_the_report_and_the_json_are_as_before() -> None:
+    text = render_markdown([_result()], machine=MACHINE, date="d", settings={"rounds": 3})
+    assert "Baseline" not in text
+    assert text == render_markdown(
+        [_result()], machine=MACHINE, date="d", settings={"rounds": 3}, baseline=None
+    )
+    data = to_json([_result()], machine=MACHINE, date="d", settings={})
+    assert set(data) == {"date", "machine", "settings", "scenarios", "failures"}
+
+
+def test_the_json_of_a_run_with_a_baseline_keeps_its_ref_and_sha() -> None:
+    data = to_json([_result()], machine=MACHINE, date="d", settings={}, baseline=BASELINE)
+    assert json.loads(json.dumps(data))["baseline"] == {
+        "ref": "main~3",
+        "sha": "528c3f22d4426440fce4f33be722fe5eba50c94d",
+    }
