@@ -43,6 +43,8 @@ class PathSyntaxError(ValueError):
 
 def parse_path(text: str) -> Pattern:
     """`images[*].url` -> ("images", ANY_INDEX, "url"); a dotted path with [N] or [*] indexes."""
+    if not text:
+        raise PathSyntaxError("must not be empty")
     steps: list[PatternStep] = []
     pos, need_key = 0, not text.startswith("[")
     while pos < len(text) or need_key:
@@ -60,8 +62,6 @@ def parse_path(text: str) -> Pattern:
                 raise PathSyntaxError(f"expected '.', '[N]' or '[*]' at position {pos} of {text!r}")
             steps.append(ANY_INDEX if index.group(1) == "*" else int(index.group(1)))
             pos = index.end()
-    if not steps:
-        raise PathSyntaxError("must not be empty")
     return tuple(steps)
 
 

@@ -30,6 +30,7 @@ MAX_NODES = 100_000
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -91,7 +92,7 @@ def read_yaml(text: str) -> Document:
     try:
         loader = StrictLoader(text)
     except yaml.reader.ReaderError as exc:  # a character YAML forbids, found before parsing starts
-        line = text[: exc.position].count("\n") + 1
+        line = len(_LINE_BREAK.split(text[: exc.position]))  # YAML's line breaks, as its marks count them
         raise YamlSyntaxError(line, _bad_character(exc)) from exc
     try:
         node = loader.get_single_node()
@@ -107,7 +108,7 @@ def read_yaml(text: str) -> Document:
             message = f"{exc.problem} ({exc.context})"
         raise YamlSyntaxError(line, message) from exc
     except yaml.reader.ReaderError as exc:
-        line = text[: exc.position].count("\n") + 1
+        line = len(_LINE_BREAK.split(text[: exc.position]))  # YAML's line breaks, as its marks count them
         raise YamlSyntaxError(line, _bad_character(exc)) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(1, str(exc)) from exc

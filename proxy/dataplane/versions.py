@@ -1,6 +1,6 @@
 """Request lines the front door answers itself, before the app: an HTTP version other than 1.0 and 1.1
 (505, answered as HTTP/1.1) and CONNECT (405: no tunnels). Wraps the aiohttp Server's request factory
-and handler (the internals this relies on are pinned by tests/unit/proxy/test_aiohttp_internals.py).
+and handler (the internals this relies on are pinned by tests/unit/proxy/dataplane/test_aiohttp_internals.py).
 """
 
 from __future__ import annotations

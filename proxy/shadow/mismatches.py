@@ -9,6 +9,7 @@ Credentials in headers (cookies, authorization) are never kept.
 from __future__ import annotations
 
 import base64
+import itertools
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ class AnswerView:
             try:
                 text = cut.decode("utf-8")
             except UnicodeDecodeError as exc:
-                text = cut[: exc.start].decode("utf-8") if exc.start >= len(cut) - 3 else None
+                # a character split by the cut is dropped; any other invalid byte makes the body binary
+                split = len(body) > len(cut) and exc.reason == "unexpected end of data"
+                text = cut[: exc.start].decode("utf-8", errors="strict") if split else None
         headers = tuple(
             (name, "<redacted>" if name in REDACTED_HEADERS else value)
             for name, value in answer.headers.items()
@@ -104,7 +107,8 @@ class MismatchStore:
         self.keep = keep
         self.max_body_bytes = max_body_bytes
         self.max_routes = max_routes
-        self._routes: OrderedDict[str, deque[Mismatch]] = OrderedDict()
+        self._routes: OrderedDict[str, deque[tuple[int, Mismatch]]] = OrderedDict()
+        self._recorded = itertools.count()  # the order of recording, across routes
 
     def record(self, mismatch: Mismatch, *, keep: int | None = None) -> None:
         limit = max(1, keep if keep is not None else self.keep)
@@ -113,18 +117,19 @@ class MismatchStore:
             kept = deque(kept or (), maxlen=limit)
             self._routes[mismatch.route] = kept
         self._routes.move_to_end(mismatch.route)
-        kept.append(mismatch)
+        kept.append((next(self._recorded), mismatch))
         while len(self._routes) > self.max_routes:
             self._routes.popitem(last=False)
 
     def latest(self, route: str | None = None, limit: int = 20) -> list[Mismatch]:
-        """Newest first; all routes when `route` is None."""
+        """Newest first (by time; at the same time, the last recorded first); all routes when `route` is
+        None."""
         if route is not None:
             found = list(reversed(self._routes.get(route, ())))
         else:
-            found = [mismatch for kept in self._routes.values() for mismatch in reversed(kept)]
-            found.sort(key=lambda mismatch: mismatch.at, reverse=True)  # stable: newest first within a tie
-        return found[: max(0, limit)]
+            found = [entry for kept in self._routes.values() for entry in kept]
+            found.sort(key=lambda entry: (entry[1].at, entry[0]), reverse=True)
+        return [mismatch for _, mismatch in found[: max(0, limit)]]
 
     def count(self, route: str) -> int:
         return len(self._routes.get(route, ()))

@@ -140,8 +140,9 @@ async def test_sigterm_lets_every_in_flight_request_finish_then_exits_0(
     assert proxy.stderr is not None
     try:
         async with asyncio.timeout(WAIT_S * 2):
-            while b"proxy_listening" not in await proxy.stderr.readline():
-                pass
+            while b"proxy_listening" not in (line := await proxy.stderr.readline()):
+                # at EOF readline returns at once without yielding: the timeout could never fire
+                assert line, f"the proxy exited before it listened (rc={await proxy.wait()})"
         async with aiohttp.ClientSession() as session:
 
             async def slow(index: int) -> tuple[int, dict[str, Any]]:

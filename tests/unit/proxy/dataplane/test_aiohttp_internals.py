@@ -1,4 +1,4 @@
-"""What proxy/frontdoor.py takes from aiohttp beyond its public API, pinned one assumption per check.
+"""What proxy/dataplane/frontdoor.py takes from aiohttp beyond its public API, one assumption per check.
 
 FrontDoorRunner/FrontDoorServer/FrontDoorProtocol subclass aiohttp's AppRunner, Server and RequestHandler
 and read their private state. An aiohttp upgrade that changes any of it fails here, with a message naming
@@ -26,8 +26,8 @@ LINE, FIELD, HEADERS = 100, 200, 3  # the parser bounds of the connections below
 
 def changed(what: str, why: str) -> str:
     return (
-        f"aiohttp {aiohttp.__version__} changed {what}; proxy/frontdoor.py relies on it ({why}). "
-        "Adapt proxy/frontdoor.py to the new aiohttp, or keep the version requirements.lock pins."
+        f"aiohttp {aiohttp.__version__} changed {what}; proxy/dataplane/frontdoor.py relies on it ({why}). "
+        "Adapt proxy/dataplane/frontdoor.py to the new aiohttp, or keep the version requirements.lock pins."
     )
 
 
@@ -35,7 +35,7 @@ def internal(module: str, name: str) -> Any:
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
-        pytest.fail(changed(f"where {module}.{name} lives", "proxy/frontdoor.py imports it from there"))
+        pytest.fail(changed(f"where {module}.{name} lives", "frontdoor.py imports it from there"))
 
 
 class FakeTransport(asyncio.Transport):

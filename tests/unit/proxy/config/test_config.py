@@ -8,7 +8,7 @@ import pytest
 
 from proxy.config import Config, ConfigError, load_config, parse_config
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 VALID = """\
 version: 1

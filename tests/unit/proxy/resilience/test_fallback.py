@@ -59,11 +59,22 @@ def test_statuses_and_errors_map_to_kinds() -> None:
     ]  # fmt: skip
 
 
-def test_a_policy_watches_statuses_only_when_5xx_or_a_read_404_is_listed() -> None:
-    assert not FallbackPolicy(frozenset({"connect_error", "timeout"}), 10).watches_status("GET")
+def statuses_that_fall_back(policy: FallbackPolicy, method: str) -> set[int]:
+    """Every response status that, through kind_of_status() and replay(), sends `method` to the primary."""
+    return {
+        status
+        for status in range(100, 600)
+        if (kind := kind_of_status(status)) is not None
+        and replay(policy, kind, method=method, body_buffered=True).replay
+    }
+
+
+def test_a_request_falls_back_on_a_status_only_when_5xx_or_a_read_404_is_listed() -> None:
+    assert not statuses_that_fall_back(FallbackPolicy(frozenset({"connect_error", "timeout"}), 10), "GET")
     only_404 = FallbackPolicy(frozenset({"404"}), 10)
-    assert only_404.watches_status("GET")
-    assert not only_404.watches_status("POST")
+    assert statuses_that_fall_back(only_404, "GET") == {404}
+    assert not statuses_that_fall_back(only_404, "POST")
+    assert statuses_that_fall_back(FallbackPolicy(frozenset({"5xx"}), 10), "GET") == set(range(500, 600))
 
 
 @given(

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from tests.contract.implementations import imageservice_app, legacy_app
 from tests.integration.proxy.conftest import Proxy, ProxyFactory, url_of, write_config
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 TOKEN = {"Authorization": "Bearer s3cret"}
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 

@@ -131,7 +131,7 @@ def test_every_bad_shadow_field_is_reported_at_its_line() -> None:
         "routes.yaml:23: routes[0].shadow.compare.ignore[0]: 'images[*]..url' is not a field path like 'id' "
         "or 'images[*].url': expected a field name at position 10 of 'images[*]..url'",
         "routes.yaml:23: routes[0].shadow.compare.ignore[1]: '' is not a field path like 'id' "
-        "or 'images[*].url': expected a field name at position 0 of ''",
+        "or 'images[*].url': must not be empty",
         "routes.yaml:23: routes[0].shadow.compare.ignore[2]: 'a[x]' is not a field path like 'id' "
         "or 'images[*].url': expected '.', '[N]' or '[*]' at position 1 of 'a[x]'",
         "routes.yaml:24: routes[0].shadow.compare.images: "

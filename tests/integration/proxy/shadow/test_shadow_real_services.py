@@ -19,7 +19,7 @@ from tests.integration.proxy.conftest import Proxy, ProxyFactory, url_of
 from tests.integration.proxy.shadow_fakes import outcomes, settle
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 AUTH = {"Authorization": "Bearer s3cret"}
 
 

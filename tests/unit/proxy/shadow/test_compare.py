@@ -1,4 +1,5 @@
-"""compare(): each kind of difference is found where it should be and ignored where it is told to."""
+"""compare(): each kind of difference is found where it should be and ignored where it is told to
+(the ignore-path language itself: tests/unit/proxy/config/test_fieldpaths.py)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,11 @@ import io
 import json
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from proxy.shadow.compare import (
-    ANY_INDEX,
-    ANY_KEY,
-    Answer,
-    ComparePolicy,
-    PathSyntaxError,
-    compare,
-    format_path,
-    parse_path,
-    under,
-)
+from proxy.shadow.compare import Answer, ComparePolicy, compare, parse_path
 
 JSON = {"content-type": "application/json; charset=utf-8"}
 GENERATION: dict[str, Any] = {
@@ -171,36 +161,6 @@ def test_a_huge_mismatch_is_capped_at_fifty_differences() -> None:
     assert len(compare(json_answer(many), json_answer({k: -1 for k in many}), ComparePolicy())) == 50
 
 
-@pytest.mark.parametrize(
-    ("text", "steps"),
-    [
-        ("id", ("id",)),
-        ("images[*].url", ("images", ANY_INDEX, "url")),
-        ("images[0].url", ("images", 0, "url")),
-        ("[*].name", (ANY_INDEX, "name")),
-        ("*.etag", (ANY_KEY, "etag")),
-        ("a.b[2][*]", ("a", "b", 2, ANY_INDEX)),
-    ],
-)
-def test_ignore_paths_are_parsed_into_steps(text: str, steps: tuple[object, ...]) -> None:
-    assert parse_path(text) == steps
-
-
-@pytest.mark.parametrize("text", ["", ".a", "a.", "a..b", "a[", "a[01]", "a[-1]", "a]", "a[0]b", " a"])
-def test_malformed_ignore_paths_are_refused(text: str) -> None:
-    with pytest.raises(PathSyntaxError):
-        parse_path(text)
-
-
-def test_an_ignore_path_covers_its_whole_subtree_and_nothing_beside_it() -> None:
-    pattern = parse_path("images[*].url")
-    assert under(pattern, ("images", 3, "url"))
-    assert under(pattern, ("images", 3, "url", "host"))
-    assert not under(pattern, ("images", 3, "name"))
-    assert not under(pattern, ("images", "3", "url"))  # a key "3" is not an index
-    assert not under(pattern, ("images",))
-
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
@@ -225,9 +185,3 @@ def test_a_change_under_an_ignore_path_is_never_reported_and_elsewhere_always_is
     primary["prompt"], candidate["prompt"] = str(a), str(b)
     found = compare(json_answer(primary), json_answer(candidate), CONTRACT_POLICY)
     assert [(d.kind, d.path) for d in found] == ([] if str(a) == str(b) else [("body_value", "prompt")])
-
-
-@given(steps=st.lists(st.integers(0, 99) | st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True),
-                      min_size=1, max_size=5))
-def test_a_formatted_path_parses_back_to_the_same_steps(steps: list[int | str]) -> None:
-    assert parse_path(format_path(tuple(steps))) == tuple(steps)
