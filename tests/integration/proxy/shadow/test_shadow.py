@@ -243,6 +243,25 @@ async def test_the_mirrored_request_is_the_same_request_marked_as_a_shadow(
     assert real["body"] == body
 
 
+async def test_the_copy_carries_the_headers_the_primary_got_and_nothing_the_client_library_adds(
+    make_proxy: ProxyFactory, primary: tuple[TestServer, Service], candidate: tuple[TestServer, Service]
+) -> None:
+    (primary_server, at_primary), (candidate_server, at_candidate) = primary, candidate
+    proxy = await proxy_for(make_proxy, url_of(primary_server), url_of(candidate_server), methods=["POST"])
+    bare = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")  # the client sends none of these
+
+    await through(proxy, "POST", "/api/images", data=b"raw bytes", skip_auto_headers=bare,
+                  headers={"X-Request-ID": "bare-1"})  # fmt: skip
+    await settle(proxy)
+
+    (real,), (copy,) = at_primary.seen, at_candidate.seen
+    assert not {name.lower() for name in bare} & {name.lower() for name in real["headers"]}
+    copied = {name: value for name, value in copy["headers"].items() if name != "X-Strangler-Shadow"}
+    assert copied.keys() == real["headers"].keys()
+    differing = {name for name in copied if copied[name] != real["headers"][name]}
+    assert differing <= {"Host"}  # each upstream gets its own Host, from its URL
+
+
 async def test_requests_the_rollout_sends_to_the_candidate_are_not_shadowed(
     make_proxy: ProxyFactory, primary: tuple[TestServer, Service], candidate: tuple[TestServer, Service]
 ) -> None:
