@@ -6,7 +6,9 @@ JSON escaping is structlog's and the json module's, never ours.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import json
 import logging
 import sys
 from typing import Any, TextIO
@@ -14,6 +16,8 @@ from typing import Any, TextIO
 import structlog
 
 _SECRET_MARKERS = ("authorization", "api_key", "apikey", "secret", "password", "token", "credential")
+# What configure_logging set up, for DirectLog: (stream, service, level). None: not configured yet.
+_configured: tuple[TextIO, str, int] | None = None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -36,10 +40,12 @@ def configure_logging(service: str, *, level: str = "INFO", stream: TextIO | Non
 
     Call once, from an entry point (never at import time).
     """
+    global _configured
     out = stream if stream is not None else sys.stderr
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         raise ValueError(f"unknown log level {level!r}")
+    _configured = (out, service, numeric_level)
 
     def add_service(_: Any, __: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
         event_dict.setdefault("service", service)
@@ -83,3 +89,35 @@ def configure_logging(service: str, *, level: str = "INFO", stream: TextIO | Non
 def get_logger(name: str | None = None) -> Any:
     """A structlog logger; `name` ends up as the `logger` field."""
     return structlog.get_logger(name) if name is None else structlog.get_logger().bind(logger=name)
+
+
+class DirectLog:
+    """INFO lines of one event, written straight to the stream configure_logging set up, in the same
+    JSON shape as every other line (the fields, then event, level, timestamp, service), without running
+    structlog's processor chain: for a line written on every request (the proxy's access log). Its
+    field names are fixed when it is made and checked once against the secret markers; made while
+    logging is not configured (or was reset), or with INFO filtered out, it writes nothing."""
+
+    __slots__ = ("_fields", "_stream", "_tail", "enabled")
+
+    def __init__(self, event: str, fields: tuple[str, ...]) -> None:
+        secret = [name for name in fields if _names_a_secret(name)]
+        if secret:
+            raise ValueError(f"a directly written line cannot carry {secret}: they name secrets")
+        self._fields = fields
+        configured = _configured if structlog.is_configured() else None  # not after reset_defaults()
+        stream, service, level = configured or (sys.stderr, "", logging.CRITICAL + 1)
+        self._stream = stream
+        self.enabled = level <= logging.INFO
+        self._tail = (json.dumps(event), json.dumps(service))
+
+    def __call__(self, *values: Any) -> None:
+        if not self.enabled:
+            return
+        line = dict(zip(self._fields, values, strict=True))
+        now = datetime.datetime.now(tz=datetime.UTC).isoformat().replace("+00:00", "Z")
+        event, service = self._tail
+        rendered = json.dumps(line)[:-1]
+        rendered += f', "event": {event}, "level": "info", "timestamp": "{now}", "service": {service}}}\n'
+        self._stream.write(rendered)
+        self._stream.flush()

@@ -35,9 +35,12 @@ from proxy.resilience.state import Resilience
 from proxy.routing import RequestFacts, RouteTable, decide
 from proxy.shadow.call import ShadowCall
 from proxy.shadow.mirror import Shadower
+from strangler_common.logs import DirectLog
 from strangler_common.web import REQUEST_ID_HEADER, json_error
 
 __all__ = ["ProxyHandler"]
+
+_ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "route", "upstream", "role", "request_id")
 
 
 class ProxyHandler:
@@ -65,7 +68,7 @@ class ProxyHandler:
         self.caller = Caller(sessions, self.resilience, buffers.memory)
         # Bound once, after the entry point configured logging: no per-request logger construction.
         self.log = structlog.get_logger("proxy").bind()
-        self.access = structlog.get_logger("access").bind()
+        self.access = DirectLog("request", _ACCESS_FIELDS)  # one line per request: rendered directly
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -101,10 +104,8 @@ class ProxyHandler:
                 request_id=trip.request_id,
             )  # fmt: skip
         if self.access_log:
-            self.access.info(
-                "request", method=method, path=trip.path, status=status, duration_ms=round(elapsed * 1000, 3),
-                route=route, upstream=trip.upstream, role=trip.role, request_id=trip.request_id,
-            )  # fmt: skip
+            self.access(method, trip.path, status, round(elapsed * 1000, 3), route, trip.upstream, trip.role,
+                        trip.request_id)  # fmt: skip
 
     async def _dispatch(self, trip: Trip) -> web.StreamResponse:
         request, request_id = trip.request, trip.request_id
@@ -149,7 +150,10 @@ class ProxyHandler:
             )
             if fallback is None:
                 guarded = decision.route if decision.role == "candidate" else None  # counts for the guard
-                return await self.caller.call(trip, decision.upstream, tee=shadow, guarded=guarded)
+                response = await self.caller.call(trip, decision.upstream, tee=shadow, guarded=guarded)
+                if shadow is not None:
+                    await self._answer_then_mirror(trip, response, shadow)
+                return response
             # the candidate first; the primary if it fails in a way the route falls back on
             return await self.caller.with_fallback(trip, fallback)
         except BodyTooLarge:
@@ -161,6 +165,19 @@ class ProxyHandler:
                 shadow.close()  # a no-op once the primary's answer is complete
             if trip.body is not None:
                 trip.body.close()  # its memory and spool space go back to the budgets
+
+    @staticmethod
+    async def _answer_then_mirror(trip: Trip, response: web.StreamResponse, shadow: ShadowCall) -> None:
+        """The client's whole answer goes out first (aiohttp would write a small one after the handler
+        returns; writing it here is the same bytes, and its later prepare/write_eof are no-ops); only
+        then does the shadow copy start."""
+        try:
+            if not response.prepared:
+                await response.prepare(trip.request)
+            await response.write_eof()
+        except ConnectionError:
+            trip.client_gone = True  # the primary's answer was complete: the comparison still holds
+        shadow.start()
 
     async def _upgrade(self, trip: Trip) -> web.StreamResponse:
         (table, decision), headers = trip.routing, trip.headers

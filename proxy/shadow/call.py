@@ -1,6 +1,6 @@
 """One mirrored request (ShadowCall): the tee that forwarding.forward() feeds, the shadow task that
-calls the candidate once the request body is complete, the comparison once both answers are complete,
-and exactly one `strangler_shadow_requests_total` outcome per copy.
+calls the candidate once the client has the primary's whole answer (start), the comparison, and exactly
+one `strangler_shadow_requests_total` outcome per copy.
 
 Owns: ShadowCall and the Outcome names. Does not own the HTTP exchanges (exchange.py), the bounds,
 budgets, session and breakers shared by every copy (mirror.py: Shadower), nor what differs (compare.py).
@@ -51,6 +51,7 @@ class ShadowCall:
         self.started = time.perf_counter()
         self.hold = Hold(owner.memory)  # given back when the copy ends (_run) or is skipped (_finish)
         self._request: list[bytes] | None = []
+        self._body: bytes | None = None  # the whole request body, once complete, until the copy starts
         self._request_size = 0
         self._response: list[bytes] = []
         self._response_size = 0
@@ -75,9 +76,16 @@ class ShadowCall:
             self._request.append(chunk)
 
     def request_complete(self) -> None:
-        if self._done or self._request is None or self._task is not None:
+        if self._done or self._request is None:
             return
-        body, self._request = b"".join(self._request), None
+        self._body, self._request = b"".join(self._request), None
+
+    def start(self) -> None:
+        """The client has its whole answer: only now is the copy sent, so mirroring never competes with
+        the request it mirrors. Nothing happens when the copy was skipped or either side is incomplete."""
+        if self._done or self._body is None or not self._primary.done() or self._task is not None:
+            return
+        body, self._body = self._body, None
         self._task = asyncio.get_running_loop().create_task(self._run(body))
         self.owner.tasks.add(self._task)
         self._task.add_done_callback(self.owner.tasks.discard)
@@ -104,8 +112,13 @@ class ShadowCall:
         self._primary.set_result((answer, time.perf_counter() - self.started))
 
     def close(self, outcome: Outcome = "error") -> None:
-        """The handler is done: whatever did not complete (primary failed, client gone) ends here."""
-        if not self._done and not self._primary.done():
+        """The handler is done: a copy whose two inputs are complete starts now if it has not yet;
+        whatever did not complete (primary failed, client gone) ends here."""
+        if self._done or self._task is not None:
+            return
+        if self._primary.done() and self._body is not None:
+            self.start()
+        else:
             self._finish(outcome)
 
     # -- the shadow task ----------------------------------------------------------------------------
@@ -118,7 +131,7 @@ class ShadowCall:
         if self._done:
             return
         self._done = True
-        self._request, self._response = None, []
+        self._request, self._response, self._body = None, [], None
         self.owner.metrics.shadow_outcome(self.route, outcome)
         if not self._primary.done():
             self._primary.set_result(None)

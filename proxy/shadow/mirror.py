@@ -9,8 +9,9 @@ ShadowCall (call.py), its HTTP exchanges are in exchange.py.
 The client never waits for the candidate. forwarding.forward() tees what it streams into the call
 (request chunks, then the primary's answer) without awaiting anything here; the buffers stop at
 `max_body_bytes` (the shadow is then skipped and counted). The candidate is called in its own task,
-with its own timeout, as soon as the request body is complete; the comparison runs in that task
-after both answers are complete. Every request a shadowed route serves from its primary ends with
+with its own timeout, only once the client has the primary's whole answer (the handler calls
+ShadowCall.start after writing it): mirroring never competes with the request it mirrors. The
+comparison runs in that task. Every request a shadowed route serves from its primary ends with
 exactly one `strangler_shadow_requests_total` outcome.
 
 A dead candidate must not cost the proxy work on every request either: the Shadower keeps its own

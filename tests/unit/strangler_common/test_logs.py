@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from strangler_common.logs import configure_logging
+from strangler_common.logs import DirectLog, configure_logging
 
 
 @pytest.fixture
@@ -72,3 +73,34 @@ def test_levels_below_the_threshold_are_dropped() -> None:
 def test_an_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("demo", level="CHATTY")
+
+
+def test_a_direct_line_has_the_shape_and_order_of_a_structlog_line(stream: io.StringIO) -> None:
+    fields = ("method", "path", "status", "note")
+    structlog.get_logger("access").info("request", method="GET", path="/x", status=200, note='a "b"\n')
+    DirectLog("request", fields)("GET", "/x", 200, 'a "b"\n')
+
+    via_structlog, direct = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert list(direct) == list(via_structlog)  # same keys, same order
+    assert {k: v for k, v in direct.items() if k != "timestamp"} == {
+        k: v for k, v in via_structlog.items() if k != "timestamp"
+    }
+    assert direct["timestamp"].endswith("Z")
+    assert datetime.datetime.fromisoformat(direct["timestamp"]).tzinfo is not None
+
+
+def test_a_direct_line_is_not_written_when_info_is_filtered_out() -> None:
+    out = io.StringIO()
+    configure_logging("demo", level="WARNING", stream=out)
+    try:
+        log = DirectLog("request", ("path",))
+        log("/x")
+        assert not log.enabled
+        assert out.getvalue() == ""
+    finally:
+        structlog.reset_defaults()
+
+
+def test_a_direct_line_refuses_field_names_that_name_secrets(stream: io.StringIO) -> None:
+    with pytest.raises(ValueError, match="api_key"):
+        DirectLog("request", ("path", "api_key"))

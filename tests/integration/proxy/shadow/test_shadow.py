@@ -93,6 +93,26 @@ async def test_the_client_has_its_whole_answer_while_the_candidate_is_still_bloc
     assert outcomes(proxy) == {"compared": 1}
 
 
+async def test_the_copy_is_sent_only_once_the_client_has_the_primarys_whole_answer(
+    make_proxy: ProxyFactory, primary: tuple[TestServer, Service], candidate: tuple[TestServer, Service]
+) -> None:
+    (primary_server, slow_primary), (candidate_server, at_candidate) = primary, candidate
+    slow_primary.hold = True
+    proxy = await proxy_for(make_proxy, url_of(primary_server), url_of(candidate_server))
+
+    answer = asyncio.ensure_future(through(proxy, "POST", "/api/images", json={"prompt": "x"}))
+    await asyncio.wait_for(slow_primary.entered.wait(), WAIT_S)  # the request body is complete by now
+    await asyncio.sleep(0.2)  # room for a copy that started early to reach the candidate (it must not)
+    assert at_candidate.seen == []
+    slow_primary.release.set()
+    status, _, _ = await asyncio.wait_for(answer, WAIT_S)
+    await settle(proxy)
+
+    assert status == 200
+    assert len(at_candidate.seen) == 1
+    assert outcomes(proxy) == {"compared": 1}
+
+
 @pytest.mark.parametrize("behaviour", ["down", "reset", "garbage"])
 async def test_a_broken_candidate_changes_nothing_for_the_client_and_counts_an_error(
     make_proxy: ProxyFactory, primary: tuple[TestServer, Service], behaviour: str
