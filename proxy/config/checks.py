@@ -1,8 +1,10 @@
 """Rules of routes.yaml that span fields, and the wording of every schema error.
 
 Owns: Issue (one located error), cross_checks() (upstream references, unique route names,
-candidate <-> rollout, flags that need a candidate), describe_pydantic_error().
-Does not own: single-field rules (the models in schema.py, routes.py, shadow.py, resilience.py).
+candidate <-> rollout, flags that need a candidate, what a progressive block needs on its route),
+describe_pydantic_error().
+Does not own: single-field rules (the models in schema.py, routes.py, shadow.py, resilience.py,
+progressive.py).
 
 cross_checks() reads the raw, possibly invalid data and checks only what it can, so these
 errors are reported in the same run as the field errors instead of after they are fixed.
@@ -39,6 +41,8 @@ KNOWN_FIELDS = (
     "circuit", "failures", "open_s", "max_open_s", "max_headers", "max_header_bytes", "max_url_bytes",
     "client_read_timeout_s", "max_connections", "ownership", "owner", "client_body_timeout_s",
     "memory_budget_bytes", "body_buffer_bytes", "spool_budget_bytes", "request_body", "queue_timeout_s",
+    "progressive", "steps", "interval_s", "max_failures", "max_inconclusive", "significance", "checks",
+    "error_rate", "max_increase", "latency_p95", "max_ratio", "shadow_mismatch_rate", "max", "custom",
 )
 
 
@@ -109,6 +113,35 @@ def _route_checks(at: Path, route: dict[str, Any], first_use: dict[str, int]) ->
     shadow = route.get("shadow")
     if isinstance(shadow, dict):
         found.extend(_shadow_checks((*at, "shadow"), route, shadow))
+    progressive = route.get("progressive")
+    if isinstance(progressive, dict):
+        found.extend(_progressive_checks((*at, "progressive"), route, progressive))
+    return found
+
+
+def _progressive_checks(at: Path, route: dict[str, Any], block: dict[str, Any]) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    missing = [what for what, key in (("a candidate upstream", "candidate"), ("a rollout block", "rollout"))
+               if route.get(key) is None]
+    if missing:
+        found.append((at, f"needs {' and '.join(missing)} on the route: it steps rollout.percent up"))
+    checks = block.get("checks")
+    if not isinstance(checks, dict):
+        return found
+    if checks.get("shadow_mismatch_rate") is not None and route.get("shadow") is None:
+        found.append(((*at, "checks", "shadow_mismatch_rate"),
+                      "needs a shadow block on the route: the mismatch rate comes from its comparisons"))
+    custom = checks.get("custom")
+    first: dict[str, int] = {}
+    for index, check in enumerate(custom if isinstance(custom, list) else []):
+        name = check.get("name") if isinstance(check, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            found.append(((*at, "checks", "custom", index, "name"),
+                          f"duplicate check name {name!r} (first used by custom[{first[name]}])"))
+        else:
+            first[name] = index
     return found
 
 

@@ -1,9 +1,9 @@
 """The routes.yaml schema: pydantic models, frozen, extra="forbid", strict types.
 
 Owns: the whole Config, its Upstreams and its Routes, with their single-field rules. Does not own:
-what a route matches and how it splits (routes.py: Match, Rollout, Flag), the resilience and shadow
-blocks (resilience.py, shadow.py), rules between fields and the wording of pydantic's own errors
-(checks.py), reading files and YAML (loader.py, yamlsource.py).
+what a route matches and how it splits (routes.py: Match, Rollout, Flag), the resilience, shadow and
+progressive blocks (resilience.py, shadow.py, progressive.py), rules between fields and the wording of
+pydantic's own errors (checks.py), reading files and YAML (loader.py, yamlsource.py).
 
 Types are strict: a boolean, a number or a date where text is expected is an error, never a
 silent conversion (`equals: 0755` would otherwise be 493). Import these names from proxy.config.
@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from proxy.config.base import StrictModel, fail
 from proxy.config.checks import NAME, NAME_RULE, cross_checks
+from proxy.config.progressive import Progressive
 from proxy.config.resilience import Circuit, Fallback, Guard, Limits, Owner
 from proxy.config.routes import Flag, Match, Rollout
 from proxy.config.shadow import Shadow
@@ -103,6 +104,7 @@ class Route(StrictModel):
     fallback: Fallback | None = None  # replay to the primary when the candidate fails (resilience.py)
     guard: Guard | None = None  # roll back to 0 % when the candidate's error rate is too high
     ownership: list[Owner] = Field(default_factory=list)  # data reads go to the side that holds the data
+    progressive: Progressive | None = None  # steps rollout.percent up on evidence (proxy/rollout)
     # buffer: the whole body is read (memory, then a temporary file) before an upstream connection is
     # taken, so a slow upload never holds one (nginx's proxy_request_buffering). stream: bytes go on as
     # they arrive (long uploads that the upstream should see early; a slow client then holds a

@@ -11,7 +11,7 @@ import pytest
 
 PROXY = Path(__file__).resolve().parents[3] / "proxy"
 # Lowest first: a package may import its own modules and those of the packages before it.
-LAYERS = ("config", "routing", "resilience", "shadow", "live", "dataplane", "admin")
+LAYERS = ("config", "routing", "resilience", "shadow", "live", "rollout", "dataplane", "admin")
 # top-level modules that import nothing of the proxy: any I/O module may use them
 LEAVES = {"metrics", "client"}
 PURE = {
@@ -19,6 +19,7 @@ PURE = {
     "routing": None,
     "resilience": {"breaker", "guard", "fallback", "limits", "slots", "memory"},
     "shadow": {"policy", "compare", "noise", "mismatches", "budget"},
+    "rollout": {"stats", "analysis", "state", "statefile", "yamledit"},
 }
 IMPURE_IMPORTS = ("aiohttp", "os", "logging", "structlog", "socket", "subprocess", "boto3", "requests")
 
