@@ -28,6 +28,7 @@ BIG_CONNECTIONS = 4
 def run(ctx: Context) -> ScenarioResult:
     s = ctx.settings
     names = CANDIDATES if ctx.baseline is None else WITH_BASELINE
+    ours = baselines.tree_state()  # what "now" is when our proxy starts (the tree may change during the run)
     upstream, up_url = start_upstream(ctx, "s1-upstream", cpus=s.load_cpus)
     proxy = start_proxy(ctx, "s1-proxy", configs.fifty_routes(up_url), cpus=s.sut_cpus)
     port, prefix = free_port(), ctx.workdir / "nginx"
@@ -75,7 +76,7 @@ def run(ctx: Context) -> ScenarioResult:
     }
     result.rows = _rows(sat, paced, big)
     if ctx.baseline is not None and old is not None:
-        _add_baseline(result, ctx.baseline, old.dropped_flags, sat, paced)
+        _add_baseline(result, ctx.baseline, old.dropped_flags, sat, paced, ours)
     result.charts["latency_500"] = {
         name: {
             q: summarize([r[f"p{q}_s"] for r in paced[name]]).median * 1000 for q in ("50", "90", "99", "999")
@@ -86,8 +87,7 @@ def run(ctx: Context) -> ScenarioResult:
 
 
 def _add_baseline(result: ScenarioResult, baseline: baselines.Baseline, dropped: Sequence[str],
-                  sat: dict[str, Any], paced: dict[str, Any]) -> None:  # fmt: skip
-    ours = baselines.tree_state()
+                  sat: dict[str, Any], paced: dict[str, Any], ours: str) -> None:  # fmt: skip
     result.rows += baseline_rows(sat, paced, baseline.short)
     result.raw["baseline"] = {**baseline.describe(), "worktree": str(baseline.path),
                               "imports": dict(baseline.imports), "dropped_flags": list(dropped),
