@@ -12,7 +12,7 @@ from typing import Any
 
 from bench import baseline as baselines
 from bench import configs
-from bench.procs import Proc, Procs, free_port, python, wait_http
+from bench.procs import Proc, Procs, free_port, python
 from bench.stats import Summary
 
 
@@ -90,7 +90,7 @@ def start_proxy(ctx: Context, name: str, doc: dict[str, Any], *, cpus: str | Non
     config = ctx.workdir / f"{name}.routes.yaml"
     config.write_text(configs.dump(doc), encoding="utf-8")
     port, admin = free_port(), free_port()
-    admins = (admin,) if workers == 1 else tuple(admin + i for i in range(workers))
+    admins = (admin,)  # with --workers N too: the parent's one admin listener answers for every worker
     argv = [python(), "-m", "proxy", "serve", "--config", str(config), "--host", "127.0.0.1",
             "--port", str(port), "--admin-host", "127.0.0.1", "--admin-port", str(admin)]  # fmt: skip
     if workers > 1:
@@ -104,8 +104,6 @@ def start_proxy(ctx: Context, name: str, doc: dict[str, Any], *, cpus: str | Non
     proc = ctx.procs.start(name, argv, cpus=cpus, env=env, health_url=health, cwd=cwd)
     if baseline is not None:
         baselines.check_process(baseline, proc.pid)
-    for extra in admins[1:]:
-        wait_http(f"http://127.0.0.1:{extra}/healthz", proc)
     return RunningProxy(proc, port, admins, tuple(dropped))
 
 

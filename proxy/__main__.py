@@ -2,7 +2,7 @@
 
   strangler-proxy serve --config routes.yaml [--host 0.0.0.0] [--port 8080]
                         [--admin-host 127.0.0.1] [--admin-port 8089] [--log-level INFO]
-                        [--workers N]   N pre-forked processes on one SO_REUSEPORT port (proxy/workers.py)
+                        [--workers auto|N]   N worker processes on one port, one admin port (proxy/workers.py)
                         [--reload-settle-s S]   an edited routes.yaml goes live once unchanged S s (2)
   strangler-proxy validate routes.yaml     exit 0 + one-line summary, or exit 1 + every error
   strangler-proxy show routes.yaml [--format yaml|json]   the config with every default filled in
@@ -19,10 +19,13 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import structlog
 import yaml
 
 from proxy.config import Config, ConfigError, load_config
+from proxy.cpus import MAX_WORKERS, usable_cpus
 from strangler_common.envsecret import SecretError, read_secret, shadow_key
 from strangler_common.logs import configure_logging
 
@@ -56,12 +59,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="INFO", type=str.upper,
                        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
     serve.add_argument(
-        "--workers", type=_positive, default=1, metavar="N",
-        help="worker processes (default 1). N > 1 pre-forks N processes that share the public port "
-        "through SO_REUSEPORT (the kernel spreads connections); each worker has its own admin listener "
-        "on --admin-port + i (i = 0..N-1) with its own metrics, so scrape all N; SIGHUP to the parent "
-        "reloads every worker, POST /reload only the worker it reaches (the others follow the file)",
+        "--workers", type=_workers, default=1, metavar="auto|N",
+        help="worker processes: auto = one per CPU this process may use (its CPU affinity, within its "
+        "cgroup's CPU quota), or N from 1 to 64. Default 1: one process, no supervisor, which is what a "
+        "developer machine wants (one process to debug, the cores left to the upstreams beside it); the "
+        "container images and the Kubernetes manifests pass auto. With more than one, N processes share "
+        "the public port through SO_REUSEPORT (the kernel spreads connections) and one admin listener on "
+        "--admin-port answers for all: /metrics covers every worker, POST /reload and SIGHUP reach every "
+        "worker; a worker that dies is replaced, a crash loop (a 6th restart of one worker within 60 s) "
+        "stops the proxy with exit 1",
     )  # fmt: skip
+    # Set by the parent of --workers N for each worker it starts (proxy/workers.py); not for people.
+    serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--admin-socket", default=None, help=argparse.SUPPRESS)
     serve.add_argument(
         "--reload-settle-s", type=_seconds, default=2.0, metavar="S",
         help="an edit of routes.yaml made in place goes live only once its content has stayed the same "
@@ -77,10 +87,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError("must be between 1 and 64")
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be auto or a number from 1 to 64") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError("must be auto or a number from 1 to 64")
     return value
 
 
@@ -120,17 +135,21 @@ def _serve(args: argparse.Namespace) -> int:
     token = admin_token(os.environ)
     key = signing_key(os.environ)
     configure_logging("proxy", level=args.log_level)
+    count = usable_cpus() if args.workers == "auto" else args.workers
+    options: dict[str, Any] = dict(
+        config_path=args.config, host=args.host, port=args.port, admin_host=args.admin_host,
+        admin_port=args.admin_port, admin_token=token, shadow_key=key, reload_settle_s=args.reload_settle_s,
+    )  # fmt: skip
     try:
-        if args.workers > 1:
+        if args.admin_socket is not None:  # one worker of a parent's --workers N (proxy/workers.py)
+            structlog.contextvars.bind_contextvars(worker=args.worker_index)
+            options.update(reuse_port=True, admin_socket=args.admin_socket)
+        elif count > 1:
             from proxy import workers
-            return int(workers.serve_workers(
-                args.workers, config_path=args.config, host=args.host, port=args.port,
-                admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token, shadow_key=key,
-                reload_settle_s=args.reload_settle_s,
-            ))  # fmt: skip
-        server.serve(config_path=args.config, host=args.host, port=args.port,
-                     admin_host=args.admin_host, admin_port=args.admin_port, admin_token=token,
-                     shadow_key=key, reload_settle_s=args.reload_settle_s)
+            plan = workers.Plan(args.config, args.host, args.port, args.log_level, args.reload_settle_s)
+            return workers.serve_workers(count, plan, admin_host=args.admin_host, admin_port=args.admin_port,
+                                         admin_token=token, shadow_key=key, environ=os.environ)  # fmt: skip
+        server.serve(**options)
     except ConfigError as error:
         return _print_errors(error)
     return EXIT_OK

@@ -1,36 +1,55 @@
-"""`strangler-proxy serve --workers N`: N pre-forked worker processes sharing the public port.
+"""`strangler-proxy serve --workers auto|N`: N worker processes on one public port, behind one admin port.
 
-Model: the parent checks the config, reserves the public port, forks N workers and supervises them.
-Each worker is a complete single-process proxy (proxy.server.serve) whose public socket is bound with
-SO_REUSEPORT, so the kernel spreads new connections over the workers; nothing is shared between them
-at run time. Each worker has its own admin listener on consecutive ports (admin_port + i; with
---admin-port 0 each gets an ephemeral one) exporting that worker's own metrics: scrape all N and sum.
-Reloads: every worker watches routes.yaml itself; SIGHUP to the parent is forwarded to every worker;
-POST /reload on one admin port reloads that worker only (the others follow through the file watcher).
-SIGINT/SIGTERM to the parent are forwarded as SIGTERM; each worker drains and exits, then the parent
-exits 0. A worker that dies on its own stops the others and the parent exits 1 (no respawn: the
-process manager above us restarts the whole unit).
+Model: the parent checks the config, reserves the public port, makes a private directory (0700) for the
+workers' admin sockets and starts N workers (supervisor.py). Each worker is a complete single-process
+proxy (proxy.server.serve): its public socket is bound with SO_REUSEPORT, so the kernel spreads new
+connections over the workers, and its admin app listens on its own unix socket in that directory, which
+only this user can reach. Nothing is shared between workers at run time. Once every worker listens, the
+parent opens the one admin listener (--admin-host/--admin-port), which answers for all of them by asking
+each (admin/fanout.py): one /metrics covering every worker, POST /reload reaching every worker.
+Signals: SIGHUP is forwarded to every worker (each reloads); SIGINT/SIGTERM are forwarded as SIGTERM, each
+worker drains and exits, then the parent exits 0 (1 if a worker did not drain cleanly). A worker that
+dies is replaced; a crash loop stops everything with exit 1 (supervisor.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import os
+import shutil
 import signal
 import socket
-from typing import Any
+import sys
+import tempfile
+from collections.abc import Mapping
 
 import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
 
+from proxy.admin.fanout import create_fanout_app
 from proxy.config import load_config
-from proxy.server import serve
+from proxy.metrics import WorkersMetrics
+from proxy.supervisor import Supervisor
+
+__all__ = ["Plan", "reserve_port", "serve_workers", "worker_argv", "worker_environ"]
 
 _log = structlog.get_logger("proxy.workers")
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, the last a NUL
+_SECRETS = ("STRANGLER_ADMIN_TOKEN", "STRANGLER_SHADOW_KEY")
 
 
-def admin_port_of(admin_port: int, index: int) -> int:
-    return admin_port + index if admin_port else 0
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plan:
+    """What every worker is started with; `port` is the reserved one (never 0)."""
+
+    config_path: str
+    host: str
+    port: int
+    log_level: str = "INFO"
+    reload_settle_s: float = 2.0
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -44,76 +63,101 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_workers(count: int, *, config_path: str, host: str, port: int, admin_host: str, admin_port: int,
-                  admin_token: str | None, shadow_key: bytes | None = None,
-                  reload_settle_s: float = 2.0) -> int:  # fmt: skip
-    """Run `count` workers until SIGINT/SIGTERM; the exit code for the CLI. ConfigError before forking."""
-    load_config(config_path)  # fail fast, once, before any worker starts
-    reservation = reserve_port(host, port)
-    shared_port = int(reservation.getsockname()[1])
-    children: dict[int, int] = {}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)  # no signal between fork and handlers
+def worker_argv(plan: Plan, index: int, admin_socket: str) -> list[str]:
+    return [
+        sys.executable, "-m", "proxy", "serve", "--config", plan.config_path,
+        "--host", plan.host, "--port", str(plan.port), "--log-level", plan.log_level,
+        "--reload-settle-s", str(plan.reload_settle_s),
+        "--worker-index", str(index), "--admin-socket", admin_socket,
+    ]  # fmt: skip
+
+
+def worker_environ(
+    environ: Mapping[str, str], admin_token: str | None, shadow_key: bytes | None
+) -> dict[str, str]:
+    """The workers' environment: the secrets as the parent read them at start, never their files again, so
+    a replacement started after a secret file changed still takes the token the parent sends."""
+    env = {k: v for k, v in environ.items() if k not in _SECRETS and k.removesuffix("_FILE") not in _SECRETS}
+    if admin_token:
+        env["STRANGLER_ADMIN_TOKEN"] = admin_token
+    if shadow_key:
+        env["STRANGLER_SHADOW_KEY"] = shadow_key.decode()
+    return env
+
+
+def serve_workers(
+    count: int, plan: Plan, *, admin_host: str, admin_port: int, admin_token: str | None,
+    shadow_key: bytes | None, environ: Mapping[str, str],
+) -> int:  # fmt: skip
+    """Run `count` workers until SIGINT/SIGTERM or a crash loop; the exit code for the CLI. ConfigError
+    before any worker starts. `environ`: the parent's environment (proxy.__main__ reads it), the workers'."""
+    load_config(plan.config_path)  # fail fast, once, before any worker starts
+    reservation = reserve_port(plan.host, plan.port)
+    private = _private_dir(count)
     try:
-        for index in range(count):
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child, measured by the integration test
-                _child(index, dict(
-                    config_path=config_path, host=host, port=shared_port, admin_host=admin_host,
-                    admin_port=admin_port_of(admin_port, index), admin_token=admin_token, reuse_port=True,
-                    shadow_key=shadow_key, reload_settle_s=reload_settle_s,
-                ), previous)  # fmt: skip
-            children[pid] = index
-        _log.info("proxy_workers_started", workers=count, port=shared_port, pids=sorted(children))
-        return _supervise(children, previous)
+        plan = dataclasses.replace(plan, port=int(reservation.getsockname()[1]))
+        env = worker_environ(environ, admin_token, shadow_key)
+        sockets = [os.path.join(private, f"worker-{index}.sock") for index in range(count)]
+        return asyncio.run(_run(plan, sockets, env, admin_host, admin_port, admin_token))
     finally:
         reservation.close()
+        shutil.rmtree(private, ignore_errors=True)
 
 
-def _child(index: int, kwargs: dict[str, Any], mask: set[int | signal.Signals]) -> None:
-    code = 0
+def _private_dir(count: int) -> str:
+    """A new directory only this user may enter (mkdtemp: 0700), short enough for a unix socket path."""
+    longest = len(f"/worker-{count - 1}.sock")
+    path = tempfile.mkdtemp(prefix="strangler-proxy-")
+    if len(path) + longest > _SOCKET_PATH_MAX:  # a long TMPDIR
+        os.rmdir(path)
+        path = tempfile.mkdtemp(prefix="strangler-proxy-", dir="/tmp")  # mkdtemp: 0700, a new name
+    return path
+
+
+async def _run(
+    plan: Plan, sockets: list[str], env: dict[str, str], admin_host: str, admin_port: int,
+    admin_token: str | None,
+) -> int:  # fmt: skip
+    loop = asyncio.get_running_loop()
+    metrics = WorkersMetrics(CollectorRegistry())
+
+    async def launch(index: int, admin_socket: str) -> asyncio.subprocess.Process:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(admin_socket)  # a dead predecessor's: the replacement binds the same path
+        return await asyncio.create_subprocess_exec(
+            *worker_argv(plan, index, admin_socket), env=env, stdin=asyncio.subprocess.DEVNULL,
+            process_group=0,  # a terminal's Ctrl-C reaches the parent alone; it stops the workers in order
+        )  # fmt: skip
+
+    supervisor = Supervisor(sockets, launch, metrics)
+    loop.add_signal_handler(signal.SIGINT, supervisor.stop)
+    loop.add_signal_handler(signal.SIGTERM, supervisor.stop)
+    loop.add_signal_handler(signal.SIGHUP, supervisor.signal_all, signal.SIGHUP)
+    runner = web.AppRunner(create_fanout_app(supervisor, metrics, admin_token=admin_token), access_log=None)
+    await runner.setup()
     try:
-        for sig in _FORWARDED:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        structlog.contextvars.bind_contextvars(worker=index)
-        serve(**kwargs)
-    except BaseException:  # a child must never return into the parent's code
-        _log.exception("proxy_worker_failed", worker=index)
-        code = 1
+        if await supervisor.start() and await _listen(runner, admin_host, admin_port, supervisor):
+            _log.info("proxy_workers_started", workers=len(sockets), public=_address(plan.host, plan.port),
+                      admin=[_address(str(a[0]), int(a[1])) for a in runner.addresses],
+                      pids=[w["pid"] for w in supervisor.describe()])  # fmt: skip
+        code = await supervisor.wait()  # after a failed start too: the supervisor said why, and stops
+        _log.info("proxy_workers_stopped", code=code, failure=supervisor.failure)
+        return code
     finally:
-        os._exit(code)
+        supervisor.stop()  # a no-op after wait(); after a failure of ours, no worker outlives the parent
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
 
 
-def _supervise(children: dict[int, int], mask: set[int | signal.Signals]) -> int:
-    stopping = False
-    failed = False
-
-    def forward(signum: int, _: object) -> None:
-        nonlocal stopping
-        if signum != signal.SIGHUP:
-            stopping = True
-        _signal_all(children, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
-
-    for sig in _FORWARDED:
-        signal.signal(sig, forward)
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    while children:
-        pid, status = os.wait()
-        index = children.pop(pid, None)
-        if index is None:
-            continue
-        code = os.waitstatus_to_exitcode(status)
-        if code != 0 or not stopping:
-            failed = True
-            _log.error("proxy_worker_exited", worker=index, pid=pid, code=code)
-            if not stopping:
-                stopping = True
-                _signal_all(children, signal.SIGTERM)
-    _log.info("proxy_workers_stopped", failed=failed)
-    return 1 if failed else 0
+async def _listen(runner: web.AppRunner, host: str, port: int, supervisor: Supervisor) -> bool:
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        supervisor.give_up("the admin listener could not listen", admin=_address(host, port), error=str(exc))
+        return False
+    return True
 
 
-def _signal_all(children: dict[int, int], sig: signal.Signals) -> None:
-    for pid in list(children):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

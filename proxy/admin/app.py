@@ -1,17 +1,16 @@
 """The admin listener: /metrics /healthz /readyz, and behind a bearer token /config /routes /reload.
 
-Served on its own port, never on the public one. It shares the public app's state (the same config
-store, metrics and readiness probe), so a reload here is the reload the public listener serves. The token
-check, with its count, log and per-peer brake on repeated failures, is auth.py.
+Served on its own port, never on the public one; a worker of `serve --workers N` serves it on a private
+unix socket instead, which only the parent's admin listener (fanout.py) asks. It shares the public app's
+state (the same config store, metrics and readiness probe), so a reload here is the reload the public
+listener serves. The token check, with its count, log and per-peer brake on repeated failures, is auth.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
-from proxy.admin.auth import AuthThrottle, check
+from proxy.admin.auth import AUTH_FAILURES, THROTTLE, AuthThrottle, protected
 from proxy.admin.resilience import circuits, guard_state, reset_guard
 from proxy.admin.shadow import reset_noise, show_mismatches, show_noise
 from proxy.dataplane.keys import (
@@ -26,12 +25,7 @@ from proxy.dataplane.keys import (
 )
 from strangler_common.web import install_observability, json_error, metrics_handler
 
-__all__ = [
-    "THROTTLE", "Handler", "create_admin_app", "healthz", "readyz", "reload", "show_config", "show_routes",
-]  # fmt: skip
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-THROTTLE = web.AppKey("admin_auth_throttle", AuthThrottle)  # failed authentications per peer
+__all__ = ["THROTTLE", "create_admin_app", "healthz", "readyz", "reload", "show_config", "show_routes"]
 
 
 def create_admin_app(
@@ -50,35 +44,19 @@ def create_admin_app(
     if ADMIN_TOKEN in public:
         admin[ADMIN_TOKEN] = public[ADMIN_TOKEN]
     admin[THROTTLE] = auth_throttle if auth_throttle is not None else AuthThrottle()
+    admin[AUTH_FAILURES] = admin[METRICS].admin_auth_failures
     install_observability(admin)
     admin.router.add_get("/metrics", metrics_handler(admin[REGISTRY]))
     admin.router.add_get("/healthz", healthz)
     admin.router.add_get("/readyz", readyz)
-    admin.router.add_get("/config", _protected(show_config))
-    admin.router.add_get("/routes", _protected(show_routes))
-    admin.router.add_post("/reload", _protected(reload))
-    admin.router.add_get("/shadow/mismatches", _protected(show_mismatches))
-    admin.router.add_get("/shadow/noise", _protected(show_noise))
-    admin.router.add_post("/shadow/noise/reset", _protected(reset_noise))
-    admin.router.add_post("/routes/{name}/guard/reset", _protected(reset_guard))
+    admin.router.add_get("/config", protected(show_config))
+    admin.router.add_get("/routes", protected(show_routes))
+    admin.router.add_post("/reload", protected(reload))
+    admin.router.add_get("/shadow/mismatches", protected(show_mismatches))
+    admin.router.add_get("/shadow/noise", protected(show_noise))
+    admin.router.add_post("/shadow/noise/reset", protected(reset_noise))
+    admin.router.add_post("/routes/{name}/guard/reset", protected(reset_guard))
     return admin
-
-
-def _protected(handler: Handler) -> Handler:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        expected = request.app.get(ADMIN_TOKEN)
-        if not expected:
-            return json_error(
-                403,
-                "admin_disabled",
-                "no admin token is configured: set STRANGLER_ADMIN_TOKEN to use this endpoint",
-            )
-        refused = check(request, expected, request.app[THROTTLE], request.app[METRICS])
-        if refused is not None:
-            return refused
-        return await handler(request)
-
-    return guarded
 
 
 async def healthz(_: web.Request) -> web.StreamResponse:

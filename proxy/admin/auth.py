@@ -10,7 +10,9 @@ each further one up to MAX_BLOCK_S, its protected requests get 429 `too_many_aut
 counted and logged but does not throttle. A success forgets the peer; other peers are not affected.
 The table is bounded (MAX_PEERS, least recently failing first out).
 
-`AuthThrottle` is pure (the clock is passed in); `check` is the aiohttp side used by admin/app.py.
+`AuthThrottle` is pure (the clock is passed in); `check` is the aiohttp side, and `protected` wraps a
+handler in it: for a worker's admin app (app.py) and for the parent's under `serve --workers N`
+(fanout.py), each with its own throttle (THROTTLE) and counter (AUTH_FAILURES) in the app's state.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
+from prometheus_client import Counter
 
-from proxy.metrics import ProxyMetrics
-from strangler_common.web import json_error
+from proxy.dataplane.keys import ADMIN_TOKEN
+from strangler_common.web import Handler, json_error
 
-__all__ = ["FIRST_BLOCK_S", "FORGET_S", "FREE_FAILURES", "MAX_BLOCK_S", "MAX_PEERS", "AuthThrottle", "check"]
+__all__ = [
+    "AUTH_FAILURES", "FIRST_BLOCK_S", "FORGET_S", "FREE_FAILURES", "MAX_BLOCK_S", "MAX_PEERS", "THROTTLE",
+    "AuthThrottle", "check", "protected",
+]  # fmt: skip
 
 _log = structlog.get_logger("proxy.admin")
 FREE_FAILURES = 10  # wrong tokens a peer may send before it is throttled
@@ -85,14 +91,38 @@ class AuthThrottle:
         self._peers.pop(peer, None)
 
 
+THROTTLE = web.AppKey("admin_auth_throttle", AuthThrottle)  # failed authentications per peer
+AUTH_FAILURES = web.AppKey("admin_auth_failures", Counter)  # strangler_admin_auth_failures_total
+
+
+def protected(handler: Handler) -> Handler:
+    """`handler` behind the bearer token of the app's ADMIN_TOKEN; 403 when none is configured."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        expected = request.app.get(ADMIN_TOKEN)
+        if not expected:
+            return json_error(
+                403,
+                "admin_disabled",
+                "no admin token is configured: set STRANGLER_ADMIN_TOKEN to use this endpoint",
+            )
+        refused = check(request, expected, request.app[THROTTLE], request.app[AUTH_FAILURES])
+        if refused is not None:
+            return refused
+        return await handler(request)
+
+    return guarded
+
+
 def check(
-    request: web.Request, expected: str, throttle: AuthThrottle, metrics: ProxyMetrics
+    request: web.Request, expected: str, throttle: AuthThrottle, counter: Counter
 ) -> web.StreamResponse | None:
-    """None when the request carries the token; otherwise the 401 or 429 to answer with."""
+    """None when the request carries the token; otherwise the 401 or 429 to answer with, counted in
+    `counter` (strangler_admin_auth_failures_total) by reason."""
     peer = request.remote or "unknown"
     wait = throttle.retry_after(peer)
     if wait is not None:  # said once, when the block started; counted every time
-        metrics.admin_auth_failures.labels("throttled").inc()
+        counter.labels("throttled").inc()
         return json_error(
             429,
             "too_many_auth_failures",
@@ -106,7 +136,7 @@ def check(
         return None
     reason = "wrong" if header.strip() else "missing"
     failures, block = throttle.failed(peer) if reason == "wrong" else (None, None)
-    metrics.admin_auth_failures.labels(reason).inc()
+    counter.labels(reason).inc()
     _log.warning("admin_auth_failed", peer=peer, reason=reason, method=request.method, path=request.path,
                  failures=failures, blocked_s=block)  # fmt: skip
     return json_error(

@@ -4,7 +4,9 @@ Owns the Prometheus objects and the cheap per-request recording path. Owns no de
 happened. ProxyMetrics gathers the families of traffic.py, operations.py, shadow.py and capacity.py;
 ResilienceMetrics (resilience.py) is created by the resilience state on the same registry; the rollout
 gauge (traffic.RolloutGauge) is read at scrape time from resilience.state, the fact's one owner; labels.py
-holds the buckets and the bounded label values. Imports nothing of the proxy: any module may use it.
+holds the buckets and the bounded label values. Under `serve --workers N` the parent exports WorkersMetrics
+(workers.py) and merges its workers' expositions by the rules of merge.py. Imports nothing of the proxy:
+any module may use it.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from proxy.metrics.operations import OperationsMetrics
 from proxy.metrics.resilience import ResilienceMetrics
 from proxy.metrics.shadow import ShadowMetrics
 from proxy.metrics.traffic import TrafficMetrics
+from proxy.metrics.workers import WorkersMetrics
 
 __all__ = [
     "AUTH_FAILURE_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS", "SHADOW_OUTCOMES",
-    "WATCH_EVENTS", "ProxyMetrics", "ResilienceMetrics",
+    "WATCH_EVENTS", "ProxyMetrics", "ResilienceMetrics", "WorkersMetrics",
 ]  # fmt: skip
 
 

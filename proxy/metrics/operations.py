@@ -7,7 +7,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from proxy.metrics.labels import AUTH_FAILURE_REASONS, WATCH_EVENTS
 
-__all__ = ["OperationsMetrics"]
+__all__ = ["OperationsMetrics", "admin_auth_failures"]
+
+
+def admin_auth_failures(registry: CollectorRegistry) -> Counter:
+    """The admin listener's refused requests: a worker's, or the parent's under `serve --workers N`."""
+    counter = Counter(
+        "strangler_admin_auth_failures_total",
+        "Refused admin requests: missing or wrong token, or throttled after repeated failures.",
+        ["reason"],
+        registry=registry,
+    )
+    for reason in AUTH_FAILURE_REASONS:
+        counter.labels(reason)
+    return counter
 
 
 class OperationsMetrics:
@@ -56,16 +69,9 @@ class OperationsMetrics:
             "Client connections answered 503 too_many_connections and closed.",
             registry=registry,
         )
-        self.admin_auth_failures = Counter(
-            "strangler_admin_auth_failures_total",
-            "Refused admin requests: missing or wrong token, or throttled after repeated failures.",
-            ["reason"],
-            registry=registry,
-        )
+        self.admin_auth_failures = admin_auth_failures(registry)
         for event in WATCH_EVENTS:
             self.config_watch_events.labels(event)
-        for reason in AUTH_FAILURE_REASONS:
-            self.admin_auth_failures.labels(reason)
 
     def config_watch_event(self, event: str) -> None:
         self.config_watch_events.labels(event).inc()

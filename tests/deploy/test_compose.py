@@ -239,3 +239,9 @@ def test_a_given_shadow_key_replaces_the_stored_one_and_a_short_one_is_refused(
     assert short.returncode != 0
     assert "at least 32 characters" in short.stderr
     assert out.read_text().strip() == "e" * 64
+
+
+def test_the_proxy_runs_the_images_command_which_starts_a_worker_per_cpu(compose: dict[str, Any]) -> None:
+    proxy = compose["services"]["proxy"]
+    assert "command" not in proxy, "the image's CMD (--workers auto, test_dockerfiles.py) is the one to run"
+    assert proxy["build"]["dockerfile"] == "Dockerfile.proxy"

@@ -17,6 +17,7 @@ from tests.deploy.tools import REPO, Stage, parse_dockerfile, run, tool
 
 DOCKERFILES = ("Dockerfile.proxy", "Dockerfile.service")
 LAMBDA_STAGE = "lambda"  # AWS's Lambda base image: Lambda itself runs the code as a non-root user
+PROJECT_ITSELF = re.compile(r"""\s(\.|(["'])\.\[[\w,-]+\]\2)\s*$""")  # `.` or `".[extra,...]"`, last word
 
 
 def console_scripts() -> dict[str, str]:
@@ -89,8 +90,8 @@ def test_every_image_is_built_in_stages_from_a_pinned_slim_python(name: str) -> 
     assert python_bases
     assert all(re.fullmatch(r"python:3\.\d+-slim(-\w+)?", b) for b in python_bases)
     build = all_stages[0]
-    assert any("pip wheel" in i.args and i.args.rstrip().endswith(" .") for i in build.instructions), (
-        "dependencies must come from the project's own metadata (pip wheel .)"
+    assert any("pip wheel" in i.args and PROJECT_ITSELF.search(i.args) for i in build.instructions), (
+        "dependencies must come from the project's own metadata (pip wheel . or pip wheel \".[extra]\")"
     )
 
 
@@ -217,3 +218,11 @@ def test_every_command_an_image_runs_is_a_real_entry_point_of_the_package(
     port = re.search(r":(\d+)/", probe[-1])
     assert port is not None
     assert port.group(1) in " ".join(cmd_argv), "the probe asks the port the CMD serves"
+
+
+def test_the_proxy_image_runs_one_worker_per_cpu_by_default() -> None:
+    (runtime,) = [stage for name, stage, _ in runnable_stages() if name == "Dockerfile.proxy"]
+    cmd = runtime.last("CMD")
+    assert cmd is not None
+    argv = cmd.exec_form() or []
+    assert argv[argv.index("--workers") + 1] == "auto"

@@ -134,3 +134,15 @@ def test_reconcile_runs_from_one_cronjob_never_two_at_once_against_the_services_
     storage = {e["name"]: e.get("value") for e in service["env"] if e["name"] in names}
     assert {e["name"]: e.get("value") for e in container["env"]} == storage
     assert container["image"] == service["image"]
+
+
+def test_the_proxy_runs_a_worker_per_cpu_of_its_limit_with_a_writable_tmp_for_their_sockets() -> None:
+    pod = one("Deployment", "strangler-proxy")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert args[args.index("--workers") + 1] == "auto"
+    assert "cpu" in container["resources"]["limits"], "auto counts the CPU limit; without one, the node's"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    (tmp,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
+    assert "emptyDir" in volume

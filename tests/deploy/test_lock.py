@@ -10,6 +10,7 @@ import importlib.metadata
 import re
 import sys
 import tomllib
+from pathlib import Path
 
 from tests.deploy.tools import REPO
 
@@ -43,11 +44,13 @@ def locked() -> dict[str, str]:
     return pins
 
 
-def declared(*, extras: bool = True) -> set[str]:
+def declared(*, extras: bool = True, extra: str | None = None) -> set[str]:
+    """Packages in `dependencies`, plus those of every extra (extras=True) or of the one named."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     requirements = [*project["dependencies"]]
-    for extra in project["optional-dependencies"].values() if extras else []:
-        requirements.extend(extra)
+    for name, packages in project["optional-dependencies"].items():
+        if extras or name == extra:
+            requirements.extend(packages)
     names = set()
     for requirement in requirements:
         match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
@@ -60,20 +63,34 @@ SHIPPED = ("proxy", "imageservice", "legacy_stub", "strangler_common")
 LOCAL = {*SHIPPED, "bench", "tests"}
 
 
+# Shipped modules that run only with an extra installed, and the extra whose packages they may import (and
+# they only): the rollout controller's ConfigMap target needs `kubernetes` (`k8s`, in the proxy image).
+EXTRA_IMPORTERS = {"proxy/controller/configmap.py": "k8s"}
+
+
 def imported_modules(package: str) -> dict[str, str]:
-    """Top-level third-party module -> the first file that imports it."""
+    """Top-level third-party module -> the first file that imports it (the EXTRA_IMPORTERS not counted)."""
     found: dict[str, str] = {}
     for path in sorted((REPO / package).rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for top in (name.split(".")[0] for name in names):
-                if top not in sys.stdlib_module_names and top not in LOCAL and top != "__future__":
-                    found.setdefault(top, str(path.relative_to(REPO)))
+        if str(path.relative_to(REPO)) in EXTRA_IMPORTERS:
+            continue
+        found.update({m: w for m, w in imports_of_file(path).items() if m not in found})
+    return found
+
+
+def imports_of_file(path: Path) -> dict[str, str]:
+    """Top-level third-party module -> the file, for one file."""
+    found: dict[str, str] = {}
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        for top in (name.split(".")[0] for name in names):
+            if top not in sys.stdlib_module_names and top not in LOCAL and top != "__future__":
+                found.setdefault(top, str(path.relative_to(REPO)))
     return found
 
 
@@ -88,17 +105,24 @@ def test_the_lock_pins_every_package_pyproject_declares() -> None:
 
 
 def test_every_third_party_package_the_code_imports_is_declared_in_pyproject() -> None:
-    """Shipped packages need it in `dependencies`; bench/ and tests/ may take it from an extra. A module of
-    an extra that is not installed here (bench's matplotlib under `make test`) is taken as its own name."""
+    """Shipped packages need it in `dependencies` (a module EXTRA_IMPORTERS names: or in its extra); bench/
+    and tests/ may take it from any extra. A module of an extra that is not installed here (bench's
+    matplotlib under `make test`) is taken as its own name."""
     providers = importlib.metadata.packages_distributions()
+    checks = [(imported_modules(p), declared(extras=p not in SHIPPED)) for p in sorted(LOCAL)]
+    for where, extra in EXTRA_IMPORTERS.items():
+        assert (REPO / where).is_file(), f"EXTRA_IMPORTERS names {where}, which does not exist"
+        checks.append((imports_of_file(REPO / where), declared(extras=False, extra=extra)))
     undeclared = []
-    for package in sorted(LOCAL):
-        allowed = declared(extras=package not in SHIPPED)
-        for module, where in imported_modules(package).items():
+    for imports, allowed in checks:
+        for module, where in imports.items():
             candidates = {canonical(name) for name in providers.get(module, [module])}
             if not candidates & allowed:
                 undeclared.append(f"{where} imports {module} ({' or '.join(sorted(candidates))})")
-    section = "`dependencies` for proxy/, imageservice/, legacy_stub/, strangler_common/, else an extra"
+    section = (
+        "`dependencies` for proxy/, imageservice/, legacy_stub/, strangler_common/ (or the extra that "
+        "EXTRA_IMPORTERS names for a module), else an extra"
+    )
     assert not undeclared, f"declare in pyproject.toml ({section}): {undeclared}, then run `make lock`"
 
 

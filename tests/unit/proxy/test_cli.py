@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 
 from proxy.__main__ import main
@@ -77,7 +78,7 @@ def test_show_prints_the_config_with_defaults_filled_in(capsys: pytest.CaptureFi
     assert shown["upstreams"]["legacy"] == {
         "url": "http://127.0.0.1:8081", "connect_timeout_s": 2.0, "timeout_s": 60.0,
         "circuit": {"failures": 5, "open_s": 5.0, "max_open_s": 60.0},
-        "max_connections": 512, "queue_timeout_s": 1.0}
+        "max_connections": 512, "queue_timeout_s": 1.0, "ca_bundle": None}
     assert shown["routes"][0]["request_body"] == "buffer"
     assert shown["limits"]["memory_budget_bytes"] == 64 * 1024 * 1024
     assert shown["routes"][0]["rollout"]["salt"] == "images"
@@ -207,3 +208,43 @@ def test_serve_help_says_what_the_settle_time_is_for() -> None:
     assert result.returncode == 0
     assert "--reload-settle-s" in result.stdout
     assert "renamed into place" in " ".join(result.stdout.split())
+
+
+def test_serve_workers_is_auto_or_a_count_from_1_to_64_and_auto_on_one_cpu_is_one_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[dict[str, Any]] = []
+    use_fake_server(monkeypatch, fake_server(calls))
+    monkeypatch.setattr("proxy.__main__.usable_cpus", lambda: 1)
+    assert main(["serve", "--config", "r.yaml", "--workers", "auto"]) == 0
+    assert main(["serve", "--config", "r.yaml", "--workers", "1"]) == 0
+    assert len(calls) == 2  # the single-process path: no parent, no supervisor
+    assert "admin_socket" not in calls[0]
+    for bad in ("0", "65", "-1", "many"):
+        with pytest.raises(SystemExit) as exited:
+            main(["serve", "--config", "r.yaml", "--workers", bad])
+        assert exited.value.code == 2
+    assert "must be auto or a number from 1 to 64" in capsys.readouterr().err
+
+
+def test_a_worker_the_parent_starts_shares_the_port_and_listens_for_admin_on_its_private_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, Any]] = []
+    use_fake_server(monkeypatch, fake_server(calls))
+    try:
+        argv = ["serve", "--config", "r.yaml", "--worker-index", "3", "--admin-socket", "/p/worker-3.sock"]
+        assert main(argv) == 0
+        assert structlog.contextvars.get_contextvars()["worker"] == 3  # every log line says which worker
+    finally:
+        structlog.contextvars.unbind_contextvars("worker")
+    assert (calls[0]["admin_socket"], calls[0]["reuse_port"]) == ("/p/worker-3.sock", True)
+
+
+def test_serve_help_says_what_auto_means_and_why_one_worker_is_the_default() -> None:
+    result = run_cli("serve", "--help")
+    text = " ".join(result.stdout.split())
+    assert "--workers auto|N" in text
+    assert "developer machine" in text
+    assert "container images" in text
+    assert "--admin-socket" not in text  # set by the parent for its workers, not for people
