@@ -1,22 +1,21 @@
 """The proxy as an HTTP client of its upstreams, for the live path and the shadow path alike.
 
-Owns the one factory of every `ClientSession` the proxy opens (new_session), the per-call timeouts
-(client_timeout), the failures of a call (UpstreamError, CircuitOpen, classify) and the one place where
-the end of a call is booked on a circuit breaker (settle). A leaf: imports nothing of the proxy, so the
-shadow package and the data plane share it without an arrow between them.
+Owns the one factory of every aiohttp `ClientSession` the proxy still opens (new_session: WebSocket
+upgrades; HTTP goes through proxy.upstream's pools), the failures of a call (UpstreamError, CircuitOpen,
+classify) and the one place where the end of a call is booked on a circuit breaker (settle). A leaf:
+imports nothing of the proxy, so the shadow package and the data plane share it without an arrow
+between them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 from typing import Protocol
 
 import aiohttp
 
 __all__ = [
-    "SKIP_AUTO_HEADERS", "CircuitOpen", "UpstreamError", "classify", "client_timeout", "new_session",
-    "settle",
+    "SKIP_AUTO_HEADERS", "CircuitOpen", "UpstreamError", "classify", "new_session", "settle",
 ]  # fmt: skip
 
 # Never let the client library add or rewrite what the caller sent (transparency).
@@ -24,8 +23,8 @@ SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
 def new_session() -> aiohttp.ClientSession:
-    """One keep-alive pool. No connection limit here: resilience.slots caps the live requests in flight
-    per upstream and the shadow path its copies per route, so the pool itself never queues."""
+    """One keep-alive pool for WebSocket upgrades. No connection limit here: resilience.slots caps the
+    requests in flight per upstream, so the pool itself never queues."""
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
     return aiohttp.ClientSession(
         connector=connector,
@@ -34,20 +33,6 @@ def new_session() -> aiohttp.ClientSession:
         skip_auto_headers=SKIP_AUTO_HEADERS,
         timeout=aiohttp.ClientTimeout(total=None),
         trust_env=False,
-    )
-
-
-@lru_cache(maxsize=256)
-def client_timeout(connect_s: float, read_s: float | None) -> aiohttp.ClientTimeout:
-    """sock_connect bounds the TCP connect; sock_read the wait for the headers and then for each body
-    chunk: an idle stream times out, a long one does not. No total: a 1 GB download takes as long as it
-    takes. `connect` (a free pooled connection, then the connect) only keeps a full pool from making a
-    request wait forever. Without `read_s` (shadow copies, bounded as a whole by their caller) only the
-    connect is bounded here."""
-    if read_s is None:
-        return aiohttp.ClientTimeout(total=None, sock_connect=connect_s)
-    return aiohttp.ClientTimeout(
-        total=None, connect=connect_s + read_s, sock_connect=connect_s, sock_read=read_s
     )
 
 

@@ -43,6 +43,7 @@ KNOWN_FIELDS = (
     "memory_budget_bytes", "body_buffer_bytes", "spool_budget_bytes", "request_body", "queue_timeout_s",
     "progressive", "steps", "interval_s", "max_failures", "max_inconclusive", "significance", "checks",
     "error_rate", "max_increase", "latency_p95", "max_ratio", "shadow_mismatch_rate", "max", "custom",
+    "ca_bundle",
 )
 
 

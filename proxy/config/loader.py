@@ -12,6 +12,7 @@ errors are reported together, sorted by line.
 from __future__ import annotations
 
 import hashlib
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,5 +96,28 @@ def parse_bytes(raw: bytes, name: str, *, sha256: str | None = None) -> LoadedCo
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError([Issue(name, line, "(file)", "is not valid UTF-8")]) from None
     config = parse_config(text, filename=name)
+    file_issues = _bundle_issues(config, text, name)
+    if file_issues:
+        raise ConfigError(file_issues)
     digest = sha256 if sha256 is not None else hashlib.sha256(raw).hexdigest()
     return LoadedConfig(config=config, path=name, text=text, sha256=digest, loaded_at=time.time())
+
+
+def _bundle_issues(config: Config, text: str, name: str) -> list[Issue]:
+    """What only the file system can tell (so not parse_config, which stays pure): every upstream's
+    ca_bundle is a readable PEM file of CA certificates. Checked at start and on every reload, so a
+    bad bundle keeps the last good config serving instead of failing the first request."""
+    wanted = [(upstream, spec.ca_bundle) for upstream, spec in config.upstreams.items() if spec.ca_bundle]
+    if not wanted:
+        return []
+    doc = read_yaml(text)
+    issues = []
+    for upstream, bundle in wanted:
+        try:
+            ssl.create_default_context(cafile=bundle)
+        except OSError as exc:  # ssl.SSLError is an OSError: not PEM, or no certificate in it
+            reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
+            path = ("upstreams", upstream, "ca_bundle")
+            message = f"cannot use {bundle!r} as a CA bundle: {reason}"
+            issues.append(Issue(name, doc.line_of(path), format_path(path), message))
+    return issues

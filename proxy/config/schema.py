@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -56,6 +57,22 @@ class Upstream(StrictModel):
     # them all busy waits up to queue_timeout_s for one, then gets 503 upstream_busy (Retry-After).
     max_connections: int = 512
     queue_timeout_s: float = 1.0
+    # https:// only: a PEM file of the CA certificates to trust for this upstream instead of the system's
+    # (an absolute path; the file is checked when the config is loaded). Verification is never off.
+    ca_bundle: str | None = None
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: str | None) -> str | None:
+        if value is not None and not PurePosixPath(value).is_absolute():
+            raise fail("must be an absolute path to a PEM file of CA certificates")
+        return value
+
+    @model_validator(mode="after")
+    def _bundle_needs_tls(self) -> Upstream:
+        if self.ca_bundle is not None and not self.url.startswith("https://"):
+            raise fail("ca_bundle is for https:// upstreams only")
+        return self
 
     @field_validator("max_connections")
     @classmethod

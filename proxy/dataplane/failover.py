@@ -17,10 +17,9 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from proxy.client import CircuitOpen, UpstreamError, client_timeout
+from proxy.client import CircuitOpen, UpstreamError
 from proxy.dataplane.errors import Diverted
 from proxy.dataplane.forwarding import Tee, forward
-from proxy.dataplane.headers import upstream_url
 from proxy.dataplane.replay import Body, read_body, sendable
 from proxy.dataplane.trip import Trip
 from proxy.dataplane.upstreams import UpstreamBusy, UpstreamSessions
@@ -57,12 +56,15 @@ class Caller:
         spec = table.upstreams[upstream]
         if body is None and trip.body is not None:
             body = sendable(trip.body)
+        # whatever body is sent is the client's whole body: its size is known when it was buffered or declared
+        length = trip.body.size if trip.body is not None else trip.request.content_length
+        target = trip.path + "?" + trip.query if trip.query else trip.path
         try:
-            async with self.sessions.lease(upstream) as session:
+            async with self.sessions.lease(upstream) as pool:
                 response = await forward(
-                    trip, session, upstream_url(spec.url, trip.path, trip.query),
-                    timeout=client_timeout(spec.connect_timeout_s, spec.timeout_s),
-                    max_body_bytes=table.limits.max_body_bytes, tee=tee, body=body, divert=divert,
+                    trip, pool, target, connect_timeout_s=spec.connect_timeout_s,
+                    read_timeout_s=spec.timeout_s, max_body_bytes=table.limits.max_body_bytes, tee=tee,
+                    body=body, body_length=length, divert=divert,
                 )  # fmt: skip
         except Diverted as diverted:
             resilience.settle(upstream, None)  # it answered: reachable

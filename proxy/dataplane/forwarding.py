@@ -14,14 +14,14 @@ from typing import Protocol
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
+from multidict import CIMultiDict
 
-from proxy.client import classify
+from proxy.client import UpstreamError
 from proxy.dataplane.bodies import bounded
-from proxy.dataplane.errors import BodyReadTimeout, BodyTooLarge, Diverted
-from proxy.dataplane.headers import response_headers
+from proxy.dataplane.errors import BodyTooLarge, Diverted
+from proxy.dataplane.headers import received_headers, response_headers
 from proxy.dataplane.trip import Trip
+from proxy.upstream import Pool, Response
 
 __all__ = ["SMALL_BODY", "Tee", "forward"]
 
@@ -34,7 +34,7 @@ class Tee(Protocol):
 
     def request_chunk(self, chunk: bytes) -> None: ...
     def request_complete(self) -> None: ...
-    def response_head(self, status: int, headers: CIMultiDictProxy[str]) -> None: ...
+    def response_head(self, status: int, headers: CIMultiDict[str]) -> None: ...
     def response_chunk(self, chunk: bytes) -> None: ...
     def response_complete(self) -> None: ...
 
@@ -62,44 +62,52 @@ async def _teed_body(body: bytes | AsyncIterator[bytes], tee: Tee) -> AsyncItera
 
 async def forward(
     trip: Trip,
-    session: aiohttp.ClientSession,
-    url: URL,
+    pool: Pool,
+    target: str,
     *,
-    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - the client library's per-request timeouts
+    connect_timeout_s: float,
+    read_timeout_s: float,
     max_body_bytes: int,
     tee: Tee | None = None,
     body: bytes | AsyncIterator[bytes] | None = None,
+    body_length: int | None = None,
     divert: Callable[[int], bool] | None = None,
 ) -> web.StreamResponse:
-    """Send the trip's request (its outgoing headers) upstream and stream the answer back.
+    """Send the trip's request (its outgoing headers) to `target` on the upstream's pool and stream the
+    answer back.
 
-    Raises BodyTooLarge or UpstreamError while nothing has been sent to the client yet; afterwards a
-    failure closes the client connection mid-body (the client sees a truncated response, never a
-    complete-looking one) and is written into the trip as a failure of the upstream serving it; a
-    client that goes away while its answer streams sets `trip.client_gone`.
+    Raises BodyTooLarge, BodyReadTimeout or UpstreamError while nothing has been sent to the client yet;
+    afterwards a failure closes the client connection mid-body (the client sees a truncated response,
+    never a complete-looking one) and is written into the trip as a failure of the upstream serving it;
+    a client that goes away while its answer streams sets `trip.client_gone`.
     `tee` (shadow mode) gets a copy of the request and response as they stream; without one, nothing
     extra happens per chunk.
-    `body` replaces the request's own stream (failover.read_body kept it for a replay); `divert(status)`
-    returning True raises Diverted before anything is sent to the client (fallback on 5xx/404).
+    `body` replaces the request's own stream (a buffered body, or the copy failover kept for a replay;
+    `body_length` its size when it is a stream of known length); `divert(status)` returning True raises
+    Diverted before anything is sent to the client (fallback on 5xx/404).
     """
     request, headers = trip.request, trip.headers
     assert headers is not None, "the outgoing headers are made before any upstream call"
-    data = _payload(request, body, tee, max_body_bytes)
-    upstream = await _send(session, request.method, url, headers, data, timeout)
+    data, length = _payload(request, body, body_length, tee, max_body_bytes)
+    upstream = await pool.request(
+        request.method, target, list(headers.items()), data, content_length=length,
+        connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s,
+    )  # fmt: skip
     completed = False
     try:
         if divert is not None and divert(upstream.status):
             raise Diverted(upstream.status)  # the finally below closes the upstream response unread
-        headers_out = response_headers(upstream.headers, trip.request_id)
-        length = upstream.content_length
-        if length is not None and length <= SMALL_BODY and request.method != "HEAD":
-            whole = await _whole(upstream, headers_out, tee)
+        received = received_headers(upstream.headers)
+        headers_out = response_headers(received, trip.request_id)
+        size = upstream.content_length
+        if size is not None and size <= SMALL_BODY and request.method != "HEAD":
+            whole = await _whole(upstream, received, headers_out, tee)
             completed = True
             return whole
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers_out)
         await response.prepare(request)
         if tee is not None:
-            tee.response_head(upstream.status, upstream.headers)
+            tee.response_head(upstream.status, received)
         completed = await _relay(trip, upstream, response, tee)
         return response
     finally:
@@ -112,68 +120,50 @@ async def forward(
 
 
 def _payload(
-    request: web.Request, body: bytes | AsyncIterator[bytes] | None, tee: Tee | None, max_body_bytes: int
-) -> object:
-    """What the client library sends: a body the caller holds, or the request's own stream (bounded)."""
+    request: web.Request, body: bytes | AsyncIterator[bytes] | None, body_length: int | None,
+    tee: Tee | None, max_body_bytes: int,
+) -> tuple[bytes | AsyncIterator[bytes] | None, int | None]:  # fmt: skip
+    """What the pool sends, and its length when known: a body the caller holds, or the request's own
+    stream (bounded; sent with the length the client declared, else chunked)."""
     if body is not None:
-        return body if tee is None else _teed_body(body, tee)
+        length = len(body) if isinstance(body, bytes) else body_length
+        return (body if tee is None else _teed_body(body, tee)), length
     if request.body_exists:
         length = request.content_length
         if length is not None and length > max_body_bytes:
             raise BodyTooLarge
         if tee is not None:
-            return _teed(request.content, max_body_bytes if length is None else None, tee)
-        return request.content if length is not None else bounded(request.content, max_body_bytes)
+            return _teed(request.content, max_body_bytes if length is None else None, tee), length
+        if length is not None:
+            return request.content.iter_any(), length
+        return bounded(request.content, max_body_bytes), None
     if tee is not None:
         tee.request_complete()
-    return None
-
-
-async def _send(
-    session: aiohttp.ClientSession, method: str, url: URL, headers: CIMultiDict[str], data: object,
-    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - the client library's per-request timeouts
-) -> aiohttp.ClientResponse:  # fmt: skip
-    """The request and the upstream's response head; a body error raised while sending keeps its kind."""
-    try:
-        return await session.request(
-            method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout
-        )
-    except BodyTooLarge:
-        raise
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        if isinstance(exc.__cause__, BodyTooLarge) or isinstance(exc.__context__, BodyTooLarge):
-            raise BodyTooLarge from exc
-        if isinstance(exc.__cause__, BodyReadTimeout) or isinstance(exc.__context__, BodyReadTimeout):
-            raise BodyReadTimeout from exc
-        raise classify(exc) from exc
+    return None, None
 
 
 async def _whole(
-    upstream: aiohttp.ClientResponse, headers: CIMultiDict[str], tee: Tee | None
+    upstream: Response, received: CIMultiDict[str], headers: CIMultiDict[str], tee: Tee | None
 ) -> web.Response:
     """A small body of announced length is read first and sent in one write with the headers: memory
     stays bounded by SMALL_BODY, and a stall before the end is still a clean 504."""
-    try:
-        body = await upstream.read()
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise classify(exc) from exc
+    body = await upstream.read(SMALL_BODY)
     if tee is not None:
-        tee.response_head(upstream.status, upstream.headers)
+        tee.response_head(upstream.status, received)
         tee.response_chunk(body)
         tee.response_complete()
     return web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
 
 
-async def _relay(
-    trip: Trip, upstream: aiohttp.ClientResponse, response: web.StreamResponse, tee: Tee | None
-) -> bool:
-    """Copy the body chunk by chunk, with backpressure. True when the upstream's answer was read whole."""
-    content = upstream.content
+async def _relay(trip: Trip, upstream: Response, response: web.StreamResponse, tee: Tee | None) -> bool:
+    """Copy the body chunk by chunk, with backpressure both ways (the pool pauses reading the upstream
+    while this waits on the client). True when the upstream's answer was read whole."""
+    chunks = upstream.chunks()
     while True:
         try:
-            chunk = await content.readany()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            trip.failed(trip.upstream, classify(exc).kind, "failed mid-body")
+            chunk = await anext(chunks, b"")
+        except UpstreamError as error:
+            trip.failed(trip.upstream, error.kind, "failed mid-body")
             _abort(trip.request)
             return False
         if not chunk:

@@ -183,9 +183,10 @@ class ProxyHandler:
         (table, decision), headers = trip.routing, trip.headers
         assert headers is not None
         spec = table.upstreams[decision.upstream]
-        async with self.sessions.lease(decision.upstream) as session:
+        url = upstream_url(spec.url, trip.path, trip.query)
+        async with self.sessions.lease(decision.upstream):
             return await websocket.relay(
-                trip.request, session, upstream_url(spec.url, trip.path, trip.query), headers,
+                trip.request, self.sessions.ws_session, url, headers,
                 handshake_timeout_s=spec.connect_timeout_s + spec.timeout_s,
                 max_msg_size=table.limits.max_body_bytes,
             )  # fmt: skip

@@ -11,9 +11,12 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from proxy.upstream import text_headers
 from strangler_common.shadowmark import INTERNAL_HEADERS
 
-__all__ = ["HOP_BY_HOP", "Networks", "request_headers", "response_headers", "upstream_url"]
+__all__ = [
+    "HOP_BY_HOP", "Networks", "received_headers", "request_headers", "response_headers", "upstream_url",
+]  # fmt: skip
 
 HOP_BY_HOP = (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
@@ -39,7 +42,7 @@ def upstream_url(base: str, path: str, query: str) -> URL:
     return URL(target, encoded=True)
 
 
-def _connection_tokens(headers: CIMultiDictProxy[str]) -> list[str]:
+def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> list[str]:
     return [t.strip() for v in headers.getall("Connection", ()) for t in v.split(",") if t.strip()]
 
 
@@ -74,7 +77,13 @@ def request_headers(request: web.BaseRequest, request_id: str, trusted: Networks
     return out
 
 
-def response_headers(upstream: CIMultiDictProxy[str], request_id: str) -> CIMultiDict[str]:
+def received_headers(pairs: list[tuple[str, str]]) -> CIMultiDict[str]:
+    """The upstream's header lines as text aiohttp's server writes back as the same bytes
+    (proxy.upstream.text_headers)."""
+    return CIMultiDict(text_headers(pairs))
+
+
+def response_headers(upstream: CIMultiDict[str], request_id: str) -> CIMultiDict[str]:
     out = CIMultiDict(upstream)
     for name in HOP_BY_HOP:
         out.popall(name, None)

@@ -1,11 +1,14 @@
-"""Client sessions to the upstreams, and the readiness probe.
+"""Connection pools to the upstreams, and the readiness probe.
 
-Owns one `ClientSession` (one keep-alive pool) per upstream, and in front of it the upstream's Slots:
+Owns one proxy.upstream.Pool (one keep-alive pool, protocol-level) per upstream, and in front of it the
+upstream's Slots:
 at most `max_connections` requests in flight, a request that finds none free waits `queue_timeout_s`
-and then gets UpstreamBusy (503). On reload, sessions for new or re-pointed upstreams are created and
-those for removed or re-pointed ones are retired: a retired session closes once the last request that
-leased it finishes, so a reload never cuts an in-flight request. Timeouts are per request (they come
-from the table the request started with), not per session.
+and then gets UpstreamBusy (503). On reload, pools for new or re-pointed upstreams are created and
+those for removed or re-pointed ones (or a changed ca_bundle) are retired: a retired pool closes once
+the last request that leased it finishes, so a reload never cuts an in-flight request. Timeouts are per
+request (they come from the table the request started with), not per pool. WebSocket upgrades still
+go through aiohttp's client: one ClientSession for all of them (ws_session), made by proxy.client's
+factory on first use.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from yarl import URL
 from proxy.client import UpstreamError, new_session
 from proxy.resilience.slots import Slots
 from proxy.routing import UpstreamSpec
+from proxy.upstream import Pool
 
 __all__ = ["Reachability", "ReadinessProbe", "UpstreamBusy", "UpstreamSessions"]
 
@@ -49,7 +53,8 @@ class UpstreamBusy(UpstreamError):
 @dataclass(eq=False)
 class _Entry:
     url: str
-    session: aiohttp.ClientSession
+    ca_bundle: str | None
+    pool: Pool
     slots: Slots
     queue_timeout_s: float
     active: int = 0
@@ -58,20 +63,28 @@ class _Entry:
 
 @dataclass
 class UpstreamSessions:
-    """Upstream name → session, kept in step with the route table by `sync`."""
+    """Upstream name → pool, kept in step with the route table by `sync`."""
 
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
+    _ws_session: aiohttp.ClientSession | None = None
+
+    @property
+    def ws_session(self) -> aiohttp.ClientSession:
+        """The ClientSession WebSocket upgrades go through (a lease's slot is still taken for each)."""
+        if self._ws_session is None or self._ws_session.closed:
+            self._ws_session = new_session()
+        return self._ws_session
 
     def sync(self, upstreams: Mapping[str, UpstreamSpec]) -> None:
         for name, spec in upstreams.items():
             entry = self._entries.get(name)
-            if entry is None or entry.url != spec.url:
+            if entry is None or entry.url != spec.url or entry.ca_bundle != spec.ca_bundle:
                 if entry is not None:
                     self._retire(entry)
                 slots = Slots(spec.max_connections)
-                session = new_session()
-                self._entries[name] = _Entry(spec.url, session, slots, spec.queue_timeout_s)
+                pool = Pool(spec.url, ca_bundle=spec.ca_bundle)
+                self._entries[name] = _Entry(spec.url, spec.ca_bundle, pool, slots, spec.queue_timeout_s)
             else:  # same upstream: the cap and the queue follow the edit, the pool stays
                 entry.slots.resize(spec.max_connections)
                 entry.queue_timeout_s = spec.queue_timeout_s
@@ -79,17 +92,17 @@ class UpstreamSessions:
             self._retire(self._entries.pop(name))
 
     @asynccontextmanager
-    async def lease(self, name: str) -> AsyncIterator[aiohttp.ClientSession]:
-        """The upstream's session with one of its slots held; UpstreamBusy when none came free in time."""
+    async def lease(self, name: str) -> AsyncIterator[Pool]:
+        """The upstream's pool with one of its slots held; UpstreamBusy when none came free in time."""
         entry = self._entries.get(name)
         if entry is None:  # the table names an upstream sync() has not seen: a bug, not a client error
-            raise LookupError(f"no session for upstream {name!r}")
+            raise LookupError(f"no pool for upstream {name!r}")
         entry.active += 1
         try:
             if not await entry.slots.acquire(entry.queue_timeout_s):
                 raise UpstreamBusy(name, entry.slots.limit)
             try:
-                yield entry.session
+                yield entry.pool
             finally:
                 entry.slots.release()
         finally:
@@ -103,14 +116,16 @@ class UpstreamSessions:
             self._close_later(entry)
 
     def _close_later(self, entry: _Entry) -> None:
-        task = asyncio.get_running_loop().create_task(entry.session.close())
+        task = asyncio.get_running_loop().create_task(entry.pool.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         entries = list(self._entries.values())
         self._entries.clear()
-        await asyncio.gather(*(entry.session.close() for entry in entries), *self._closing)
+        await asyncio.gather(*(entry.pool.close() for entry in entries), *self._closing)
+        if self._ws_session is not None:
+            await self._ws_session.close()
 
 
 @dataclass(frozen=True, slots=True)

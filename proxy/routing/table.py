@@ -74,6 +74,7 @@ class UpstreamSpec:
     timeout_s: float
     max_connections: int = 512  # requests in flight at once (dataplane/upstreams.py); beyond, a short queue
     queue_timeout_s: float = 1.0
+    ca_bundle: str | None = None  # https:// only: the CA certificates to trust instead of the system's
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ def compile_routes(config: Config) -> RouteTable:
             timeout_s=spec.timeout_s,
             max_connections=spec.max_connections,
             queue_timeout_s=spec.queue_timeout_s,
+            ca_bundle=spec.ca_bundle,
         )
         for name, spec in config.upstreams.items()
     }

@@ -13,10 +13,10 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
-import aiohttp
 import structlog
 from multidict import CIMultiDict
 
+from proxy.client import UpstreamError
 from proxy.resilience.breaker import CircuitBreaker
 from proxy.resilience.memory import Hold
 from proxy.routing import UpstreamSpec
@@ -91,7 +91,7 @@ class ShadowCall:
         self._task.add_done_callback(self.owner.tasks.discard)
 
     def response_head(self, status: int, headers: Mapping[str, str]) -> None:
-        self._status, self._response_headers = status, answer_headers(headers)
+        self._status, self._response_headers = status, answer_headers(headers.items())
 
     def response_chunk(self, chunk: bytes) -> None:
         if self._done:
@@ -171,7 +171,11 @@ class ShadowCall:
         except TimeoutError:
             self._finish("timeout")
             return
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except UpstreamError as exc:
+            _log.info("shadow_error", route=self.route, request_id=self.request_id, kind=exc.kind)
+            self._finish("timeout" if exc.timeout else "error")
+            return
+        except (OSError, ValueError) as exc:
             _log.info("shadow_error", route=self.route, request_id=self.request_id, error=type(exc).__name__)
             self._finish("error")
             return
@@ -206,7 +210,7 @@ class ShadowCall:
         """A/A: the primary again; whatever differs between its two answers is noise."""
         try:
             again, _ = await self._fetch(self.primary, body, role=None)
-        except (TooLarge, NoMemory, TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        except (TooLarge, NoMemory, TimeoutError, UpstreamError, OSError, ValueError) as exc:
             _log.info("shadow_noise_call_failed", route=self.route, error=type(exc).__name__)
             return
         learned = self.owner.noise.learn(

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import aiohttp
 import structlog
 from multidict import CIMultiDict
-from yarl import URL
 
-from proxy.client import classify, client_timeout, settle
+from proxy.client import settle
 from proxy.resilience.breaker import CircuitBreaker
 from proxy.resilience.memory import Hold
 from proxy.routing import UpstreamSpec
 from proxy.shadow.compare import Answer
+from proxy.upstream import text_headers
 
 if TYPE_CHECKING:
     from proxy.shadow.mirror import Shadower
@@ -62,10 +61,10 @@ class Copy:
     hold: Hold
 
 
-def answer_headers(raw: Mapping[str, str]) -> dict[str, str]:
+def answer_headers(raw: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Lower-case names; repeated headers joined with ', ' (as HTTP allows for comparison)."""
     out: dict[str, str] = {}
-    for name, value in raw.items():
+    for name, value in raw:
         key = name.lower()
         out[key] = f"{out[key]}, {value}" if key in out else value
     return out
@@ -84,13 +83,10 @@ async def fetch(
         raise Refused
     try:
         result = await exchange(owner, spec, copy, role=role)
-    except (aiohttp.ClientError, OSError) as exc:  # (a TimeoutError of the whole copy is an OSError)
-        if settle(breaker, classify(exc)) == "open":
+    except BaseException as exc:
+        if settle(breaker, exc) == "open":
             # Once per opening, not once per copy: the skipped copies are counted as `error`.
             _log.warning("shadow_candidate_unreachable", route=copy.route, upstream=spec.name)
-        raise
-    except BaseException as exc:
-        settle(breaker, exc)
         raise
     if settle(breaker, None) == "closed":
         _log.info("shadow_candidate_reachable", route=copy.route, upstream=spec.name)
@@ -100,26 +96,28 @@ async def fetch(
 async def exchange(
     owner: Shadower, spec: UpstreamSpec, copy: Copy, *, role: str | None
 ) -> tuple[Answer, float]:
-    """The answer and the seconds it took; with a role, the duration is also observed as a shadow call."""
+    """The answer and the seconds it took; with a role, the duration is also observed as a shadow call.
+    The whole copy is bounded by its timeout_s (TimeoutError); the upstream's failures are UpstreamError."""
     started = time.perf_counter()
-    url = spec.url.rstrip("/") + copy.path + (f"?{copy.query}" if copy.query else "")
-    timeout = client_timeout(spec.connect_timeout_s, None)  # the whole copy is bounded just below
+    target = copy.path + "?" + copy.query if copy.query else copy.path
+    body = copy.body if copy.body or copy.method not in ("GET", "HEAD") else None
     try:
         async with asyncio.timeout(copy.timeout_s):
-            async with owner.session.request(
-                copy.method, URL(url, encoded=True), headers=owner.marked(copy.headers),
-                data=copy.body if copy.body or copy.method not in ("GET", "HEAD") else None,
-                allow_redirects=False, timeout=timeout,
-            ) as response:  # fmt: skip
+            response = await owner.pool(spec).request(
+                copy.method, target, list(owner.marked(copy.headers).items()), body,
+                connect_timeout_s=spec.connect_timeout_s, read_timeout_s=copy.timeout_s,
+            )  # fmt: skip
+            async with response:  # released when read whole; closed when cut short
                 chunks, size = [], 0
-                async for chunk in response.content.iter_any():
+                async for chunk in response.chunks():
                     size += len(chunk)
                     if size > copy.max_body_bytes:
                         raise TooLarge
                     if not copy.hold.grow(len(chunk)):
                         raise NoMemory
                     chunks.append(chunk)
-                answer = Answer(response.status, answer_headers(response.headers), b"".join(chunks))
+                headers = answer_headers(text_headers(response.headers))
+                answer = Answer(response.status, headers, b"".join(chunks))
     finally:
         if role is not None:
             owner.metrics.observe_shadow_call(copy.route, spec.name, time.perf_counter() - started)

@@ -25,10 +25,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
 from multidict import CIMultiDict
 
-from proxy.client import new_session
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.breaker import BreakerPolicy, Breakers, CircuitBreaker
 from proxy.resilience.memory import Budget
@@ -38,6 +36,7 @@ from proxy.shadow.call import Outcome, ShadowCall
 from proxy.shadow.mismatches import MismatchStore
 from proxy.shadow.noise import NoiseMemory
 from proxy.shadow.policy import ShadowPolicy, compile_shadow
+from proxy.upstream import Pool
 from strangler_common.shadowmark import SHADOW_HEADER, sign
 
 __all__ = ["Shadower"]
@@ -62,27 +61,30 @@ class Shadower:
         # route -> its compiled shadow policy, for the table being served (follow() keeps it in step)
         self.policies: dict[str, ShadowPolicy] = {}
         self.tasks: set[asyncio.Task[None]] = set()
-        self._session: aiohttp.ClientSession | None = None
+        self._pools: dict[tuple[str, str | None], Pool] = {}  # (url, ca_bundle) -> the shadow path's pool
         self._breakers = Breakers(clock=time.monotonic)  # the shadow path's own, not the live traffic's
 
     def breaker(self, upstream: UpstreamSpec) -> CircuitBreaker:
         return self._breakers.for_upstream(upstream.name, upstream.url, _SHADOW_BREAKER)
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """Its own pool, made by the proxy's one session factory: shadow traffic never takes connections
-        from the candidate's real traffic. Opened on the first copy (an app that never shadows opens none)."""
-        if self._session is None or self._session.closed:
-            self._session = new_session()
-        return self._session
+    def pool(self, upstream: UpstreamSpec) -> Pool:
+        """The shadow path's own keep-alive pool to `upstream` (the same protocol-level client as the live
+        path): shadow traffic never takes connections from the candidate's real traffic. Opened on the
+        first copy (an app that never shadows opens none); a reload that re-points an upstream opens a
+        new one and the old one is closed with the Shadower."""
+        key = (upstream.url, upstream.ca_bundle)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = Pool(upstream.url, ca_bundle=upstream.ca_bundle)
+        return pool
 
     async def close(self) -> None:
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+        pools, self._pools = list(self._pools.values()), {}
+        await asyncio.gather(*(pool.close() for pool in pools))
 
     def begin(
         self,

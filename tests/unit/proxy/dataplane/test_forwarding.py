@@ -15,11 +15,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
 
-from proxy.client import UpstreamError, client_timeout, new_session
+from proxy.client import UpstreamError
 from proxy.dataplane.errors import BodyTooLarge, Diverted
 from proxy.dataplane.forwarding import SMALL_BODY, Tee, forward
-from proxy.dataplane.headers import request_headers, upstream_url
+from proxy.dataplane.headers import request_headers
 from proxy.dataplane.trip import Trip
+from proxy.upstream import Pool
 from tests.integration.proxy.conftest import WAIT_S, url_of
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
@@ -94,18 +95,16 @@ FrontFactory = Callable[..., Awaitable[Front]]
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with new_session() as opened:
-        yield opened
+async def make_front(aiohttp_client: ClientFactory) -> AsyncIterator[FrontFactory]:
+    pools: list[Pool] = []
 
-
-@pytest.fixture
-def make_front(aiohttp_client: ClientFactory, session: aiohttp.ClientSession) -> FrontFactory:
     async def make(
         base: str, *, max_body_bytes: int = 10 * 1024 * 1024, tee: Tee | None = None,
         divert: Callable[[int], bool] | None = None,
     ) -> Front:  # fmt: skip
         front = Front()
+        pool = Pool(base)
+        pools.append(pool)
 
         async def handle(request: web.Request) -> web.StreamResponse:
             path, _, query = request.raw_path.partition("?")
@@ -114,7 +113,7 @@ def make_front(aiohttp_client: ClientFactory, session: aiohttp.ClientSession) ->
             front.trips.append(trip)
             try:
                 response = await forward(
-                    trip, session, upstream_url(base, path, query), timeout=client_timeout(2.0, 5.0),
+                    trip, pool, request.raw_path, connect_timeout_s=2.0, read_timeout_s=5.0,
                     max_body_bytes=max_body_bytes, tee=tee, divert=divert,
                 )  # fmt: skip
             except (BodyTooLarge, Diverted, UpstreamError) as exc:
@@ -129,7 +128,9 @@ def make_front(aiohttp_client: ClientFactory, session: aiohttp.ClientSession) ->
         front.client = await aiohttp_client(app)
         return front
 
-    return make
+    yield make
+    for pool in pools:
+        await pool.close()
 
 
 @pytest.fixture
@@ -239,7 +240,7 @@ async def test_an_upstream_that_dies_mid_body_cuts_the_client_off_and_is_recorde
     assert response.status == 200  # the head was already out
     with pytest.raises(aiohttp.ClientPayloadError):
         await response.read()  # a truncated body, never a complete-looking one
-    # the client library reports a body cut short as a payload error: kind "protocol"
+    # a body cut short after the head is a protocol failure (as aiohttp's payload error was)
     assert front.trips[0].failures == [("legacy", "protocol", "failed mid-body")]
     assert front.trips[0].client_gone is False
 
