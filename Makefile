@@ -33,13 +33,20 @@ lock: | $(BIN)/python
 
 ## make run: legacy stub on :8081, image service on :8082, proxy on :8080 (admin :8089); Ctrl-C stops all
 ## The three services share a shadow-signing key: yours (STRANGLER_SHADOW_KEY[_FILE]), or one generated
-## once into var/shadow.key and kept across runs.
+## once into var/shadow.key and kept across runs. The admin token likewise: yours (STRANGLER_ADMIN_TOKEN
+## [_FILE]), or one generated once into var/admin.token. It prints how to reach things first, the
+## migration console's URL with the token in it (like Jupyter's): open it to log in.
 SHADOW_KEY_FILE := var/shadow.key
+ADMIN_TOKEN_FILE := var/admin.token
 run: $(RUN_STAMP)
 	mkdir -p var
 	@if [ -z "$${STRANGLER_SHADOW_KEY:-}$${STRANGLER_SHADOW_KEY_FILE:-}" ]; then \
 	  $(BIN)/python -m strangler_common.devkey $(SHADOW_KEY_FILE) && \
 	  export STRANGLER_SHADOW_KEY_FILE="$(abspath $(SHADOW_KEY_FILE))"; fi; \
+	token_file=""; \
+	if [ -z "$${STRANGLER_ADMIN_TOKEN:-}$${STRANGLER_ADMIN_TOKEN_FILE:-}" ]; then \
+	  token_file="$(abspath $(ADMIN_TOKEN_FILE))"; export STRANGLER_ADMIN_TOKEN_FILE="$$token_file"; fi; \
+	$(BIN)/python -m strangler_common.devurls $${token_file:+--token-file "$$token_file"} || exit 1; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho --procfile Procfile --no-colour start
 
 ## make test: ruff, mypy, the docs site (strict: a broken link or a page left out of the nav fails), then
@@ -62,6 +69,12 @@ docs-serve: $(TEST_STAMP)
 
 system-deps:
 	@bash scripts/system-deps.sh
+
+## make screenshots: the storefront's and the console's pages into docs/img/, taken by the browser tests
+## themselves (tests/e2e/browser, STRANGLER_SCREENSHOTS names the folder); on demand, never in make test
+.PHONY: screenshots
+screenshots: $(TEST_STAMP) system-deps
+	STRANGLER_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/browser
 
 ## make bench: every benchmark scenario on real local processes (about 10 min); report in bench/results/
 ## make bench BASELINE=<ref>: the pass-through scenario also runs our proxy as it was at git <ref>, side by side

@@ -19,10 +19,11 @@ import timeit
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import aiohttp
 import uvloop
 from httptools import HttpResponseParser
 
-from proxy.client import client_timeout, new_session
+from proxy.client import new_session
 from proxy.upstream import Pool
 from proxy.upstream.connection import Connection
 from proxy.upstream.state import HEAD
@@ -111,7 +112,7 @@ async def _measure(
 async def round_trips(url: str, n: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
     pool = Pool(url)
     session = new_session()
-    timeout = client_timeout(2.0, 5.0)
+    timeout = aiohttp.ClientTimeout(total=None, connect=7.0, sock_connect=2.0, sock_read=5.0)
 
     async def upstream_pool() -> bytes:
         async with await pool.request("GET", "/api/images/img_1", HEADERS, connect_timeout_s=2.0,

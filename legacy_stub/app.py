@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from legacy_stub import diagnostics, images, shop
+from legacy_stub import diagnostics, images, shop, storefront
 from legacy_stub.gallery import Gallery
 from legacy_stub.http_io import api_errors
 from legacy_stub.idempotency import IdempotencyTable
@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, painter: Painter | None = None) -> web.App
     )
     app.cleanup_ctx.append(_image_worker)
 
+    storefront.add_routes(app)
     shop.add_routes(app)
     diagnostics.add_routes(app)
     images.add_routes(app)

@@ -1,12 +1,11 @@
 """The monolith's business routes, which the proxy passes through untouched.
 
-GET / (storefront HTML), GET /api/catalog, POST /api/orders, GET /api/orders/{id}, GET /healthz.
-Translation only: validation and the order book live in orders.py.
+GET /api/catalog, POST /api/orders, GET /api/orders/{id}, GET /healthz (the storefront page, GET /, is
+storefront.py). Translation only: validation and the order book live in orders.py.
 """
 
 from __future__ import annotations
 
-import html
 import time
 
 from aiohttp import web
@@ -16,24 +15,6 @@ from legacy_stub.keys import METRICS, ORDERS, SETTINGS
 from legacy_stub.orders import CATALOG, Order, OrderError, new_order_id, parse_order_lines
 
 __all__ = ["add_routes"]
-
-
-def _storefront_html() -> str:
-    rows = "\n".join(
-        f"      <li><strong>{html.escape(p.name)}</strong> <code>{html.escape(p.sku)}</code>"
-        f" &mdash; {p.price_cents / 100:.2f} EUR</li>"
-        for p in CATALOG
-    )
-    return (
-        '<!doctype html>\n<html lang="en">\n'
-        '<head><meta charset="utf-8"><title>Pixel Emporium</title></head>\n'
-        "<body>\n  <h1>Pixel Emporium</h1>\n  <p>Images made to order from your words.</p>\n"
-        f"  <ul>\n{rows}\n  </ul>\n</body>\n</html>\n"
-    )
-
-
-async def storefront(_: web.Request) -> web.Response:
-    return web.Response(text=_storefront_html(), content_type="text/html", charset="utf-8")
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -65,7 +46,6 @@ async def get_order(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", storefront)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/catalog", catalog)
     app.router.add_post("/api/orders", create_order)

@@ -6,10 +6,14 @@
                         [--reload-settle-s S]   an edited routes.yaml goes live once unchanged S s (2)
   strangler-proxy validate routes.yaml     exit 0 + one-line summary, or exit 1 + every error
   strangler-proxy show routes.yaml [--format yaml|json]   the config with every default filled in
+  strangler-proxy rollout run|status|promote|pause|resume|abort|restart ...   progressive delivery
+                        (the controller and its commands: proxy/controller/cli.py, docs/controller.md)
 
 The admin token comes from STRANGLER_ADMIN_TOKEN, or from the file named by
 STRANGLER_ADMIN_TOKEN_FILE (a mounted secret); never from argv, where `ps` would show it. The key that
 signs shadow copies comes the same way from STRANGLER_SHADOW_KEY / STRANGLER_SHADOW_KEY_FILE.
+STRANGLER_CONTROLLER_URL (e.g. http://127.0.0.1:8090), when set, is the progressive controller's listener:
+the migration console on the admin listener shows each rollout's phase and offers its commands.
 """
 
 from __future__ import annotations
@@ -136,9 +140,11 @@ def _serve(args: argparse.Namespace) -> int:
     key = signing_key(os.environ)
     configure_logging("proxy", level=args.log_level)
     count = usable_cpus() if args.workers == "auto" else args.workers
+    controller_url = os.environ.get("STRANGLER_CONTROLLER_URL") or None
     options: dict[str, Any] = dict(
         config_path=args.config, host=args.host, port=args.port, admin_host=args.admin_host,
         admin_port=args.admin_port, admin_token=token, shadow_key=key, reload_settle_s=args.reload_settle_s,
+        controller_url=controller_url,
     )  # fmt: skip
     try:
         if args.admin_socket is not None:  # one worker of a parent's --workers N (proxy/workers.py)
@@ -148,7 +154,8 @@ def _serve(args: argparse.Namespace) -> int:
             from proxy import workers
             plan = workers.Plan(args.config, args.host, args.port, args.log_level, args.reload_settle_s)
             return workers.serve_workers(count, plan, admin_host=args.admin_host, admin_port=args.admin_port,
-                                         admin_token=token, shadow_key=key, environ=os.environ)  # fmt: skip
+                                         admin_token=token, shadow_key=key, environ=os.environ,
+                                         controller_url=controller_url)  # fmt: skip
         server.serve(**options)
     except ConfigError as error:
         return _print_errors(error)
@@ -156,7 +163,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["rollout"]:  # the progressive controller and its commands (proxy/controller/cli.py)
+        # imported here: serve and its workers need not load the controller's half second of imports
+        from proxy.controller.cli import main as rollout_main
+
+        return rollout_main(given[1:])
+    args = _parser().parse_args(given)
     if args.command == "serve":
         return _serve(args)
     try:

@@ -1,8 +1,9 @@
 """The public listener's application: the handler, its resources and their lifetimes.
 
-Owns create_app (the app factory) and the cleanup contexts: one ClientSession per upstream kept in
-step with reloads, and the file watcher. The per-request path is dataplane/handler.py; the admin listener is
-admin/app.py; server.py runs both.
+Owns create_app (the app factory) and the cleanup contexts: the upstream pools kept in step with
+reloads, the shadow mirror, and the file watcher. The app holds the handler (HANDLER); the public
+listener (dataplane/listener.py) serves it. The per-request path is dataplane/handler.py; the admin
+listener is admin/app.py; server.py runs both.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from prometheus_client import CollectorRegistry
 
 from proxy.config import LoadedConfig
 from proxy.dataplane.bodies import Buffers
-from proxy.dataplane.expect import expect_handler
 from proxy.dataplane.handler import ProxyHandler
 from proxy.dataplane.keys import (
     ADMIN_TOKEN,
+    HANDLER,
     METRICS,
     READINESS,
     REGISTRY,
@@ -78,12 +79,11 @@ def create_app(
     metrics.rollout_from(lambda: resilience.effective_percents(store.current.table))
     # Guards and breakers follow every swap; a guard survives a reload that leaves its route unchanged.
     store.subscribe(lambda snapshot: resilience.follow(snapshot.loaded.config))
-    handler = ProxyHandler(
+    # Served by the public listener's http1 server (dataplane/listener.py), not by aiohttp's router: the
+    # app is the container of the resources and their lifetimes.
+    app[HANDLER] = ProxyHandler(
         store, metrics, sessions, shadower, access_log=access_log, resilience=resilience, buffers=buffers
     )
-    # One catch-all route: nothing to search. Its expect handler refuses a declared body over the limit
-    # before inviting it with `100 Continue`.
-    app.router.add_route("*", "/{tail:.*}", handler.handle, expect_handler=expect_handler(store, metrics))
     app.cleanup_ctx.append(_upstream_sessions)
     app.cleanup_ctx.append(_shadow)
     if watch_interval_s is not None:

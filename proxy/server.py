@@ -5,7 +5,8 @@ get `shutdown_timeout_s` to finish). Before binding, the open-file limit is rais
 connection cap fitted to it (fdlimit.py). Logging is configured by the caller (proxy.__main__), not here.
 As a worker of `serve --workers N` (proxy/workers.py), the public socket is bound with SO_REUSEPORT, the
 admin app listens on the private unix socket `admin_socket` instead of a TCP port, and the worker stops
-itself when its parent is gone (it would otherwise keep the port).
+itself when its parent is gone (it would otherwise keep the port). The migration console (proxy/console)
+is on the admin listener of a single process, or of the parent of workers, never of a worker.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from aiohttp import web
 from proxy.admin.app import create_admin_app
 from proxy.app import create_app
 from proxy.config import load_config
+from proxy.console.app import mount_console
 from proxy.dataplane.fdlimit import ConnectionCap, NoFile, raise_nofile
-from proxy.dataplane.frontdoor import FrontDoorRunner
 from proxy.dataplane.keys import METRICS, STORE
+from proxy.dataplane.listener import PublicListener
 
 __all__ = ["serve"]
 
@@ -43,6 +45,7 @@ def serve(
     shadow_key: bytes | None = None,  # signs the shadow marker (strangler_common/shadowmark.py)
     reload_settle_s: float = 2.0,  # an edited routes.yaml goes live once unchanged this long (settle.py)
     admin_socket: str | None = None,  # a worker's private admin socket, instead of admin_host:admin_port
+    controller_url: str | None = None,  # the progressive controller's listener, for the console
 ) -> None:
     """Block until SIGINT/SIGTERM. Raises proxy.config.ConfigError when the file is invalid at start."""
     loaded = load_config(config_path)  # fail fast, before binding anything
@@ -66,6 +69,7 @@ def serve(
                 shutdown_timeout_s=shutdown_timeout_s,
                 reuse_port=reuse_port,
                 admin_socket=admin_socket,
+                controller_url=controller_url,
             )
         )
 
@@ -81,14 +85,17 @@ async def _serve(
     shutdown_timeout_s: float,
     reuse_port: bool = False,
     admin_socket: str | None = None,
+    controller_url: str | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
-    admin = create_admin_app(app)
+    admin = create_admin_app(app, private=admin_socket is not None)
+    if admin_socket is None:  # a worker's console would be unreachable: the parent's serves them all
+        mount_console(admin, controller_url=controller_url)
     store = app[STORE]
     # The connection cap in force: max_connections, or what the file descriptors allow (said at ERROR).
     cap = ConnectionCap(nofile, store.current.table, metrics=app[METRICS])
     unfollow = store.subscribe(lambda snapshot: cap.follow(snapshot.table))
-    public_runner = _public_runner(app, cap, shutdown_timeout_s)
+    public = PublicListener(app, max_connections=cap)
     admin_runner = web.AppRunner(admin, access_log=None, shutdown_timeout=5.0)
     stop = asyncio.Event()
     reloads: set[asyncio.Task[object]] = set()
@@ -99,17 +106,16 @@ async def _serve(
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
-    await public_runner.setup()
     await admin_runner.setup()
     try:
-        await web.TCPSite(public_runner, host, port, reuse_port=reuse_port or None).start()
+        await public.start(host, port, reuse_port=reuse_port)
         await _admin_site(admin_runner, admin_host, admin_port, admin_socket).start()
         loop.add_signal_handler(signal.SIGHUP, on_hup)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         _log.info(
             "proxy_listening",
-            public=_addresses(public_runner),
+            public=public.addresses,
             admin=_addresses(admin_runner),
             config=app[STORE].path,
             sha256=app[STORE].current.loaded.sha256,
@@ -125,7 +131,7 @@ async def _serve(
             loop.remove_signal_handler(sig)
         unfollow()
         await admin_runner.cleanup()
-        await public_runner.cleanup()
+        await public.stop(shutdown_timeout_s)
         _log.info("proxy_stopped")
 
 
@@ -140,23 +146,6 @@ async def _stop_when_orphaned(parent: int, stop: asyncio.Event, every_s: float =
         await asyncio.sleep(every_s)
     _log.error("proxy_parent_gone", parent=parent, detail="the supervising process died; this worker stops")
     stop.set()
-
-
-def _public_runner(app: web.Application, cap: ConnectionCap, shutdown_timeout_s: float) -> FrontDoorRunner:
-    """The limits block (parser bounds, head/body read timeout, connection cap) and JSON answers for
-    what the HTTP parser refuses. keepalive_timeout: an idle kept-alive connection goes after 75 s
-    (aiohttp's default is an hour), so idle clients cannot hold max_connections."""
-    store = app[STORE]
-    return FrontDoorRunner(
-        app,
-        limits=lambda: store.current.table.limits,
-        max_connections=cap,
-        metrics=app[METRICS],
-        handler_cancellation=True,
-        access_log=None,
-        shutdown_timeout=shutdown_timeout_s,
-        keepalive_timeout=75.0,
-    )
 
 
 def _addresses(runner: web.AppRunner) -> list[str]:

@@ -6,7 +6,8 @@ proxy (proxy.server.serve): its public socket is bound with SO_REUSEPORT, so the
 connections over the workers, and its admin app listens on its own unix socket in that directory, which
 only this user can reach. Nothing is shared between workers at run time. Once every worker listens, the
 parent opens the one admin listener (--admin-host/--admin-port), which answers for all of them by asking
-each (admin/fanout.py): one /metrics covering every worker, POST /reload reaching every worker.
+each (admin/fanout.py): one /metrics covering every worker, POST /reload reaching every worker, and the
+migration console (proxy/console) reading every worker's state through it.
 Signals: SIGHUP is forwarded to every worker (each reloads); SIGINT/SIGTERM are forwarded as SIGTERM, each
 worker drains and exits, then the parent exits 0 (1 if a worker did not drain cleanly). A worker that
 dies is replaced; a crash loop stops everything with exit 1 (supervisor.py).
@@ -31,6 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy.admin.fanout import create_fanout_app
 from proxy.config import load_config
+from proxy.console.app import mount_console
 from proxy.metrics import WorkersMetrics
 from proxy.supervisor import Supervisor
 
@@ -87,7 +89,7 @@ def worker_environ(
 
 def serve_workers(
     count: int, plan: Plan, *, admin_host: str, admin_port: int, admin_token: str | None,
-    shadow_key: bytes | None, environ: Mapping[str, str],
+    shadow_key: bytes | None, environ: Mapping[str, str], controller_url: str | None = None,
 ) -> int:  # fmt: skip
     """Run `count` workers until SIGINT/SIGTERM or a crash loop; the exit code for the CLI. ConfigError
     before any worker starts. `environ`: the parent's environment (proxy.__main__ reads it), the workers'."""
@@ -98,7 +100,8 @@ def serve_workers(
         plan = dataclasses.replace(plan, port=int(reservation.getsockname()[1]))
         env = worker_environ(environ, admin_token, shadow_key)
         sockets = [os.path.join(private, f"worker-{index}.sock") for index in range(count)]
-        return asyncio.run(_run(plan, sockets, env, admin_host, admin_port, admin_token))
+        admin = _Admin(admin_host, admin_port, admin_token, controller_url)
+        return asyncio.run(_run(plan, sockets, env, admin))
     finally:
         reservation.close()
         shutil.rmtree(private, ignore_errors=True)
@@ -114,10 +117,17 @@ def _private_dir(count: int) -> str:
     return path
 
 
-async def _run(
-    plan: Plan, sockets: list[str], env: dict[str, str], admin_host: str, admin_port: int,
-    admin_token: str | None,
-) -> int:  # fmt: skip
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Admin:
+    """The parent's admin listener: where, its token, and the controller its console shows."""
+
+    host: str
+    port: int
+    token: str | None
+    controller_url: str | None
+
+
+async def _run(plan: Plan, sockets: list[str], env: dict[str, str], admin: _Admin) -> int:
     loop = asyncio.get_running_loop()
     metrics = WorkersMetrics(CollectorRegistry())
 
@@ -133,10 +143,12 @@ async def _run(
     loop.add_signal_handler(signal.SIGINT, supervisor.stop)
     loop.add_signal_handler(signal.SIGTERM, supervisor.stop)
     loop.add_signal_handler(signal.SIGHUP, supervisor.signal_all, signal.SIGHUP)
-    runner = web.AppRunner(create_fanout_app(supervisor, metrics, admin_token=admin_token), access_log=None)
+    fanout = create_fanout_app(supervisor, metrics, admin_token=admin.token)
+    mount_console(fanout, controller_url=admin.controller_url, workers=True)
+    runner = web.AppRunner(fanout, access_log=None)
     await runner.setup()
     try:
-        if await supervisor.start() and await _listen(runner, admin_host, admin_port, supervisor):
+        if await supervisor.start() and await _listen(runner, admin.host, admin.port, supervisor):
             _log.info("proxy_workers_started", workers=len(sockets), public=_address(plan.host, plan.port),
                       admin=[_address(str(a[0]), int(a[1])) for a in runner.addresses],
                       pids=[w["pid"] for w in supervisor.describe()])  # fmt: skip

@@ -6,6 +6,7 @@ needed=(
   "promtool prometheus"             # promtool check/test rules; the real-Prometheus e2e test
   "prometheus prometheus"
   "docker-compose docker-compose"   # `docker-compose config` validates docker-compose.yml (no engine needed)
+  "chromium chromium"               # the browser tests (tests/e2e/browser): Playwright drives Debian's Chromium
 )
 missing=()
 for entry in "${needed[@]}"; do

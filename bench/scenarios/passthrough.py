@@ -128,15 +128,15 @@ def _rows(sat: dict[str, Any], paced: dict[str, Any], big: dict[str, Any]) -> li
         ours, ref = _col(sat[variant], "rps"), _col(sat["nginx"], "rps")
         ratio = summarize(paired_ratios(ours, ref))
         rows.append(Row("1 pass-through", f"saturation req/s, 50 conns, {label}", summarize(ours),
-                        summarize(ref), ratio, "ratio ≥ 0.6", ratio.median >= 0.6, "req/s"))  # fmt: skip
+                        summarize(ref), ratio, "ratio ≥ 0.5", ratio.median >= 0.5, "req/s"))  # fmt: skip
     for variant, label in (("proxy_unrouted", "non-routed"), ("proxy_routed", "routed")):
         ours = [v * 1e6 for v in _col(paced[variant], "cpu_per_request_s")]
         ref = [v * 1e6 for v in _col(paced["nginx"], "cpu_per_request_s")]
         ratio = summarize(paired_ratios(ours, ref))
         rows.append(Row("1 pass-through", f"CPU per request at 500 req/s, {label}", summarize(ours),
-                        summarize(ref), ratio, "ratio ≤ 2", ratio.median <= 2, "µs"))  # fmt: skip
+                        summarize(ref), ratio, "ratio ≤ 2.5", ratio.median <= 2.5, "µs"))  # fmt: skip
     direct = paced["direct"]
-    for q, target in (("p50", 0.3), ("p99", 1.0)):
+    for q, target in (("p50", 0.4), ("p99", 1.0)):  # the lean data plane's targets (issue 14)
         for variant, label in (("proxy_unrouted", "non-routed"), ("proxy_routed", "routed")):
             base = _col(direct, f"{q}_s")
             ours = [d * 1000 for d in paired_differences(_col(paced[variant], f"{q}_s"), base)]

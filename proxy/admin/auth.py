@@ -10,9 +10,11 @@ each further one up to MAX_BLOCK_S, its protected requests get 429 `too_many_aut
 counted and logged but does not throttle. A success forgets the peer; other peers are not affected.
 The table is bounded (MAX_PEERS, least recently failing first out).
 
-`AuthThrottle` is pure (the clock is passed in); `check` is the aiohttp side, and `protected` wraps a
-handler in it: for a worker's admin app (app.py) and for the parent's under `serve --workers N`
-(fanout.py), each with its own throttle (THROTTLE) and counter (AUTH_FAILURES) in the app's state.
+`AuthThrottle` is pure (the clock is passed in); `judge` is the aiohttp side for a token however it came
+(the console's login form and URL use it too), `check` judges the bearer header and answers JSON, and
+`protected` wraps a handler in it: for a worker's admin app (app.py) and for the parent's under `serve
+--workers N` (fanout.py), each with its own throttle (THROTTLE) and counter (AUTH_FAILURES) in the app's
+state.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from strangler_common.web import Handler, json_error
 
 __all__ = [
     "AUTH_FAILURES", "FIRST_BLOCK_S", "FORGET_S", "FREE_FAILURES", "MAX_BLOCK_S", "MAX_PEERS", "THROTTLE",
-    "AuthThrottle", "check", "protected",
+    "AuthThrottle", "Refusal", "check", "judge", "protected",
 ]  # fmt: skip
 
 _log = structlog.get_logger("proxy.admin")
@@ -114,31 +116,54 @@ def protected(handler: Handler) -> Handler:
     return guarded
 
 
-def check(
-    request: web.Request, expected: str, throttle: AuthThrottle, counter: Counter
-) -> web.StreamResponse | None:
-    """None when the request carries the token; otherwise the 401 or 429 to answer with, counted in
-    `counter` (strangler_admin_auth_failures_total) by reason."""
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a token was refused: `missing`, `wrong` or `throttled` (then `retry_after_s`)."""
+
+    reason: str
+    retry_after_s: int | None = None
+
+
+def judge(
+    request: web.Request, supplied: str | None, expected: str, throttle: AuthThrottle, counter: Counter,
+    *, sent: bool,
+) -> Refusal | None:  # fmt: skip
+    """None when `supplied` is the token; otherwise why not, counted in `counter` by reason, logged, and for
+    a wrong one counted against the peer's throttle. `sent`: something was sent at all (else `missing`)."""
     peer = request.remote or "unknown"
     wait = throttle.retry_after(peer)
     if wait is not None:  # said once, when the block started; counted every time
         counter.labels("throttled").inc()
-        return json_error(
-            429,
-            "too_many_auth_failures",
-            "too many failed authentications from this address; retry after the time given",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
-    header = request.headers.get("Authorization", "")
-    scheme, _, supplied = header.partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), expected.encode()):
+        return Refusal("throttled", math.ceil(wait))
+    if supplied is not None and hmac.compare_digest(supplied.strip().encode(), expected.encode()):
         throttle.succeeded(peer)
         return None
-    reason = "wrong" if header.strip() else "missing"
+    reason = "wrong" if sent else "missing"
     failures, block = throttle.failed(peer) if reason == "wrong" else (None, None)
     counter.labels(reason).inc()
     _log.warning("admin_auth_failed", peer=peer, reason=reason, method=request.method, path=request.path,
                  failures=failures, blocked_s=block)  # fmt: skip
+    return Refusal(reason)
+
+
+def check(
+    request: web.Request, expected: str, throttle: AuthThrottle, counter: Counter
+) -> web.StreamResponse | None:
+    """None when the request carries the token as `Authorization: Bearer`; otherwise the 401 or 429 to
+    answer with, counted in `counter` (strangler_admin_auth_failures_total) by reason."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, supplied = header.partition(" ")
+    bearer = supplied if scheme.lower() == "bearer" else None
+    refused = judge(request, bearer, expected, throttle, counter, sent=bool(header.strip()))
+    if refused is None:
+        return None
+    if refused.retry_after_s is not None:
+        return json_error(
+            429,
+            "too_many_auth_failures",
+            "too many failed authentications from this address; retry after the time given",
+            headers={"Retry-After": str(refused.retry_after_s)},
+        )
     return json_error(
         401,
         "unauthorized",

@@ -169,8 +169,9 @@ def guard_reset(bodies: Sequence[Body]) -> Body:
 
 
 def mismatches(bodies: Sequence[Body], limit: int) -> Body:
-    """Every worker's newest `limit`, newest first across workers, each naming its worker; then `limit`."""
-    found = [{**m, "worker": i} for i, body in enumerate(bodies) for m in body["mismatches"]]
+    """Every worker's newest `limit`, newest first across workers, each naming its worker (and its `ref` made
+    `<worker>-<ref>`); then `limit`."""
+    found = [{**m, "worker": i, **_ref(i, m)} for i, body in enumerate(bodies) for m in body["mismatches"]]
     found.sort(key=lambda mismatch: mismatch["at"], reverse=True)  # stable: a tie keeps the worker order
     found = found[:limit]
     kept: dict[str, int] = {}
@@ -183,6 +184,11 @@ def mismatches(bodies: Sequence[Body], limit: int) -> Body:
             known.extend(path for path in paths if path not in known)
     route = bodies[0]["route"]
     return {"route": route, "count": len(found), "kept": kept, "noise": noisy, "mismatches": found}
+
+
+def _ref(worker: int, mismatch: Body) -> Body:
+    """A worker's ref made the parent's: `<worker>-<ref>` (fanout.py reads it back)."""
+    return {"ref": f"{worker}-{mismatch['ref']}"} if "ref" in mismatch else {}
 
 
 def noise(bodies: Sequence[Body]) -> Body:

@@ -71,6 +71,22 @@ class Peers:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return Answer(index, 0, None, error=error)
 
+    async def raw(
+        self, index: int, path: str, *, request_id: str | None = None
+    ) -> tuple[int, str, bytes] | None:
+        """GET `path` (percent-encoded) of worker `index` as bytes: (status, media type, body), or None when
+        the worker did not answer."""
+        headers = dict(self._headers)
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        url = URL.build(scheme="http", host="worker", path=path, encoded=True)
+        try:
+            async with self._session(index).get(url, headers=headers, timeout=aiohttp.ClientTimeout(
+                total=self._timeout_s)) as response:  # fmt: skip
+                return response.status, response.content_type, await response.read()
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return None
+
     async def every(self, method: str, path: str, **kwargs: Any) -> list[Answer]:
         """The same call to every worker at once, in worker order."""
         count = len(self.roster.sockets())

@@ -36,7 +36,7 @@ KNOWN_FIELDS = (
     "rollout", "flags", "path_prefix", "path_regex", "methods", "percent", "sticky_key",
     "on_missing_key", "salt", "header", "cookie", "query", "equals", "in", "use",
     "shadow", "max_in_flight", "compare", "status", "headers", "ignore", "images", "noise_baseline",
-    "keep_mismatches", "sample_by", "max_per_minute",
+    "keep_mismatches", "keep_bodies_bytes", "sample_by", "max_per_minute",
     "fallback", "guard", "when", "replay_non_idempotent", "max_error_rate", "min_requests", "window_s",
     "circuit", "failures", "open_s", "max_open_s", "max_headers", "max_header_bytes", "max_url_bytes",
     "client_read_timeout_s", "max_connections", "ownership", "owner", "client_body_timeout_s",

@@ -71,6 +71,9 @@ class Shadow(StrictModel):
     compare: ShadowCompare = Field(default_factory=ShadowCompare)
     noise_baseline: NoiseBaseline = Field(default_factory=NoiseBaseline)
     keep_mismatches: int = 100
+    # The two bodies of kept mismatches (JSON and image answers), for the migration console: at most this
+    # many bytes per route, oldest dropped first (proxy/shadow/samples.py); 0 keeps none.
+    keep_bodies_bytes: int = 8 * 1024 * 1024
     sample_by: Literal["request_id", "sticky_key"] = "request_id"
     # Copies a minute this replica may send (a token bucket; bursts up to this many). None: unlimited,
     # allowed only when every mirrored method is safe (checks.py requires it otherwise).
@@ -90,6 +93,11 @@ class Shadow(StrictModel):
     @classmethod
     def _keep(cls, value: int) -> int:
         return bounded(value, 1, 10_000)
+
+    @field_validator("keep_bodies_bytes")
+    @classmethod
+    def _bodies(cls, value: int) -> int:
+        return bounded(value, 0, 256 * 1024 * 1024)
 
     @field_validator("max_body_bytes")
     @classmethod

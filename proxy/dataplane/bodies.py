@@ -20,10 +20,9 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import IO
 
-from aiohttp import StreamReader
-
 from proxy.config.resilience import Limits
 from proxy.dataplane.errors import BodyTooLarge
+from proxy.dataplane.http1 import BodyStream
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.memory import Budget, Hold
 
@@ -32,7 +31,7 @@ __all__ = ["BudgetExhausted", "BufferedBody", "Buffers", "bounded", "read_buffer
 _READ_CHUNK = 64 * 1024
 
 
-async def bounded(content: StreamReader, limit: int | None, *, sent: int = 0) -> AsyncIterator[bytes]:
+async def bounded(content: BodyStream, limit: int | None, *, sent: int = 0) -> AsyncIterator[bytes]:
     """The client's body chunks as they arrive; BodyTooLarge as soon as they (with `sent`, the bytes of it
     already taken) pass `limit`. None: a declared length already checked, nothing to count."""
     total = sent
@@ -109,7 +108,7 @@ class BufferedBody:
 
 
 async def read_buffered(
-    content: StreamReader,
+    content: BodyStream,
     *,
     declared: int | None,
     max_body_bytes: int,

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from aiohttp import web
-
 from proxy.client import CircuitOpen, UpstreamError
 from proxy.dataplane.errors import Diverted
 from proxy.dataplane.forwarding import Tee, forward
@@ -45,7 +43,7 @@ class Caller:
         body: bytes | AsyncIterator[bytes] | None = None,
         divert: Callable[[int], bool] | None = None,
         guarded: str | None = None,  # the route whose guard counts this call (candidate calls only)
-    ) -> web.StreamResponse:
+    ) -> None:
         """forward() behind the upstream's breaker; an open breaker raises CircuitOpen at once."""
         resilience = self.resilience
         if not resilience.admit(upstream):
@@ -61,7 +59,7 @@ class Caller:
         target = trip.path + "?" + trip.query if trip.query else trip.path
         try:
             async with self.sessions.lease(upstream) as pool:
-                response = await forward(
+                await forward(
                     trip, pool, target, connect_timeout_s=spec.connect_timeout_s,
                     read_timeout_s=spec.timeout_s, max_body_bytes=table.limits.max_body_bytes, tee=tee,
                     body=body, body_length=length, divert=divert,
@@ -80,10 +78,9 @@ class Caller:
             raise
         resilience.settle(upstream, None)
         if guarded is not None:
-            resilience.candidate_outcome(guarded, error=response.status >= 500)
-        return response
+            resilience.candidate_outcome(guarded, error=trip.responder.status >= 500)
 
-    async def with_fallback(self, trip: Trip, policy: FallbackPolicy) -> web.StreamResponse:
+    async def with_fallback(self, trip: Trip, policy: FallbackPolicy) -> None:
         """The candidate first; on a failure fallback.replay() allows, the same request to the primary.
 
         Anything not replayed is raised as it would be without fallback (502/504, or the candidate's
@@ -104,13 +101,11 @@ class Caller:
                     declared=request.content_length,
                     hold=hold,
                 )
-            return await self._candidate_then_primary(trip, policy, body)
+            await self._candidate_then_primary(trip, policy, body)
         finally:
             hold.close()
 
-    async def _candidate_then_primary(
-        self, trip: Trip, policy: FallbackPolicy, body: Body
-    ) -> web.StreamResponse:
+    async def _candidate_then_primary(self, trip: Trip, policy: FallbackPolicy, body: Body) -> None:
         _, decision = trip.routing
         route = decision.compiled
         assert route is not None, "only a route's candidate falls back"
@@ -126,9 +121,8 @@ class Caller:
 
         payload = body.payload() if request.body_exists else None
         try:
-            return await self.call(
-                trip, decision.upstream, body=payload, divert=divert, guarded=decision.route
-            )
+            await self.call(trip, decision.upstream, body=payload, divert=divert, guarded=decision.route)
+            return
         except Diverted as diverted:
             kind: Kind = kind_of_status(diverted.status) or "5xx"
             detail = f"answered {diverted.status}"
@@ -143,4 +137,4 @@ class Caller:
         self.resilience.fell_back(decision.route, kind, upstream=decision.upstream, detail=detail,
                                   request_id=trip.request_id)  # fmt: skip
         trip.served_by(route.primary, "primary")
-        return await self.call(trip, route.primary, body=body.payload() if request.body_exists else None)
+        await self.call(trip, route.primary, body=body.payload() if request.body_exists else None)

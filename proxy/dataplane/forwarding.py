@@ -12,16 +12,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-import aiohttp
-from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.client import UpstreamError
 from proxy.dataplane.bodies import bounded
 from proxy.dataplane.errors import BodyTooLarge, Diverted
-from proxy.dataplane.headers import received_headers, response_headers
+from proxy.dataplane.headers import response_headers
+from proxy.dataplane.http1 import BodyStream, Request
 from proxy.dataplane.trip import Trip
-from proxy.upstream import Pool, Response
+from proxy.upstream import Pool, Response, text_headers
 
 __all__ = ["SMALL_BODY", "Tee", "forward"]
 
@@ -39,7 +38,7 @@ class Tee(Protocol):
     def response_complete(self) -> None: ...
 
 
-async def _teed(content: aiohttp.StreamReader, limit: int | None, tee: Tee) -> AsyncIterator[bytes]:
+async def _teed(content: BodyStream, limit: int | None, tee: Tee) -> AsyncIterator[bytes]:
     """Stream the upload as bounded() does, handing each chunk to the tee; the end completes it."""
     async for chunk in bounded(content, limit):
         tee.request_chunk(chunk)
@@ -72,14 +71,13 @@ async def forward(
     body: bytes | AsyncIterator[bytes] | None = None,
     body_length: int | None = None,
     divert: Callable[[int], bool] | None = None,
-) -> web.StreamResponse:
-    """Send the trip's request (its outgoing headers) to `target` on the upstream's pool and stream the
-    answer back.
+) -> None:
+    """Send the trip's request (its outgoing headers) to `target` on the upstream's pool and write the
+    answer to the trip's responder: a small one in one write, a larger one streamed.
 
     Raises BodyTooLarge, BodyReadTimeout or UpstreamError while nothing has been sent to the client yet;
-    afterwards a failure closes the client connection mid-body (the client sees a truncated response,
-    never a complete-looking one) and is written into the trip as a failure of the upstream serving it;
-    a client that goes away while its answer streams sets `trip.client_gone`.
+    afterwards a failure cuts the client connection mid-body (the client sees a truncated response,
+    never a complete-looking one) and is written into the trip as a failure of the upstream serving it.
     `tee` (shadow mode) gets a copy of the request and response as they stream; without one, nothing
     extra happens per chunk.
     `body` replaces the request's own stream (a buffered body, or the copy failover kept for a replay;
@@ -93,34 +91,30 @@ async def forward(
         request.method, target, list(headers.items()), data, content_length=length,
         connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s,
     )  # fmt: skip
-    completed = False
     try:
         if divert is not None and divert(upstream.status):
             raise Diverted(upstream.status)  # the finally below closes the upstream response unread
-        received = received_headers(upstream.headers)
-        headers_out = response_headers(received, trip.request_id)
+        if tee is not None:
+            tee.response_head(upstream.status, CIMultiDict(text_headers(upstream.headers)))
+        headers_out = response_headers(upstream.headers, trip.request_id)
         size = upstream.content_length
         if size is not None and size <= SMALL_BODY and request.method != "HEAD":
-            whole = await _whole(upstream, received, headers_out, tee)
-            completed = True
-            return whole
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers_out)
-        await response.prepare(request)
-        if tee is not None:
-            tee.response_head(upstream.status, received)
-        completed = await _relay(trip, upstream, response, tee)
-        return response
+            whole = await upstream.read(SMALL_BODY)  # a stall before the end is still a clean 504
+            if tee is not None:
+                tee.response_chunk(whole)
+                tee.response_complete()
+            await trip.responder.send(upstream.status, headers_out, whole)
+        else:
+            await trip.responder.start(upstream.status, headers_out, reason=upstream.reason)
+            await _relay(trip, upstream, tee)
     finally:
         # A fully read response gives its connection back to the pool; anything else closes it, which
         # is also how a client that went away cancels the upstream request.
-        if completed:
-            upstream.release()
-        else:
-            upstream.close()
+        upstream.release()
 
 
 def _payload(
-    request: web.Request, body: bytes | AsyncIterator[bytes] | None, body_length: int | None,
+    request: Request, body: bytes | AsyncIterator[bytes] | None, body_length: int | None,
     tee: Tee | None, max_body_bytes: int,
 ) -> tuple[bytes | AsyncIterator[bytes] | None, int | None]:  # fmt: skip
     """What the pool sends, and its length when known: a body the caller holds, or the request's own
@@ -142,45 +136,27 @@ def _payload(
     return None, None
 
 
-async def _whole(
-    upstream: Response, received: CIMultiDict[str], headers: CIMultiDict[str], tee: Tee | None
-) -> web.Response:
-    """A small body of announced length is read first and sent in one write with the headers: memory
-    stays bounded by SMALL_BODY, and a stall before the end is still a clean 504."""
-    body = await upstream.read(SMALL_BODY)
-    if tee is not None:
-        tee.response_head(upstream.status, received)
-        tee.response_chunk(body)
-        tee.response_complete()
-    return web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
-
-
-async def _relay(trip: Trip, upstream: Response, response: web.StreamResponse, tee: Tee | None) -> bool:
-    """Copy the body chunk by chunk, with backpressure both ways (the pool pauses reading the upstream
-    while this waits on the client). True when the upstream's answer was read whole."""
+async def _relay(trip: Trip, upstream: Response, tee: Tee | None) -> None:
+    """Copy the body chunk by chunk, with backpressure both ways (the pool stops reading the upstream
+    while the responder waits for the client), then end the response."""
+    responder = trip.responder
     chunks = upstream.chunks()
     while True:
         try:
             chunk = await anext(chunks, b"")
         except UpstreamError as error:
             trip.failed(trip.upstream, error.kind, "failed mid-body")
-            _abort(trip.request)
-            return False
+            responder.abort()
+            return
         if not chunk:
             if tee is not None:
                 tee.response_complete()
-            return True
+            await responder.end()
+            return
         try:
-            await response.write(chunk)
-        except ConnectionError:  # the client went away; closing `upstream` cancels the rest
+            await responder.write(chunk)
+        except ConnectionError:  # the client went away; releasing `upstream` unread closes it
             trip.client_gone = True
-            return False
+            return
         if tee is not None:
             tee.response_chunk(chunk)
-
-
-def _abort(request: web.BaseRequest) -> None:
-    """Close the client connection so a half-sent body cannot look complete."""
-    transport = request.transport
-    if transport is not None:
-        transport.close()

@@ -1,12 +1,12 @@
 """The per-request path of the public listener: id, normalized path, decision, forwarding, metrics, log.
 
 Owns the hot path, written out by hand rather than as middleware: no per-request compilation or
-logger binding, cookies and query parsed only if a rule asks for them, the client IP parsed once
-per peer. Each request is one Trip (trip.py) that the steps below write into and that _record() reads
-once at the end: the one place a request's metrics, upstream errors and access log line are written.
-Owns no resources (app.py opens and closes them) and no routing rules (the routing package).
-Served with `handler_cancellation=True` (server.serve and aiohttp's TestServer do), so a client that
-disconnects cancels its upstream request.
+logger binding, cookies and query parsed only when a rule of the table reads them, the client IP parsed
+once per peer. It is the http1 server's handler (http1/: `handle(request, responder)`): each request
+is one Trip (trip.py) that the steps below write into and that _record() reads once at the end: the one
+place a request's metrics, upstream errors and access log line are written. Owns no resources (app.py
+opens and closes them) and no routing rules (the routing package). A client that disconnects cancels
+the handler task, and with it the upstream exchange.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import time
 
 import structlog
-from aiohttp import web
 
 from proxy.client import UpstreamError
 from proxy.config.paths import BadPath
@@ -23,8 +22,9 @@ from proxy.dataplane import websocket
 from proxy.dataplane.bodies import BudgetExhausted, BufferedBody, Buffers, read_buffered
 from proxy.dataplane.errors import BodyReadTimeout, BodyTooLarge
 from proxy.dataplane.failover import Caller
-from proxy.dataplane.headers import request_headers, upstream_url
-from proxy.dataplane.refusals import Refusals
+from proxy.dataplane.headers import request_headers
+from proxy.dataplane.http1 import Request, Responder
+from proxy.dataplane.refusals import Refusals, send_error
 from proxy.dataplane.requestfacts import normalize, request_facts, request_id_of
 from proxy.dataplane.trip import Trip
 from proxy.dataplane.upstreams import UpstreamSessions
@@ -36,7 +36,6 @@ from proxy.routing import RequestFacts, RouteTable, decide
 from proxy.shadow.call import ShadowCall
 from proxy.shadow.mirror import Shadower
 from strangler_common.logs import DirectLog
-from strangler_common.web import REQUEST_ID_HEADER, json_error
 
 __all__ = ["ProxyHandler"]
 
@@ -70,26 +69,23 @@ class ProxyHandler:
         self.log = structlog.get_logger("proxy").bind()
         self.access = DirectLog("request", _ACCESS_FIELDS)  # one line per request: rendered directly
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request, responder: Responder) -> None:
         started = time.perf_counter()
-        raw_path, _, query = request.raw_path.partition("?")
-        trip = Trip(request, request_id_of(request.headers), raw_path, query)
+        trip = Trip(request, responder, request_id_of(request.headers), request.path, request.query)
         status = 500
         try:
-            response = await self._dispatch(trip)
-            status = 499 if trip.client_gone else response.status
-            return response
+            await self._dispatch(trip)
+            status = 499 if trip.client_gone else responder.status
         except asyncio.CancelledError:
             status = 499  # the client went away (nginx's convention); the upstream call is cancelled
             raise
         except Exception:
-            self.log.exception("proxy_failed", path=raw_path, request_id=trip.request_id)
-            if request.writer is not None and request.writer.output_size > 0:
-                raise  # part of a response is out: aiohttp closes the connection, the client sees a cut
-            return json_error(
-                500, "internal_error", "the proxy failed to handle this request",
-                headers={REQUEST_ID_HEADER: trip.request_id}, request_id=trip.request_id,
-            )  # fmt: skip
+            self.log.exception("proxy_failed", path=request.path, request_id=trip.request_id)
+            if responder.started:
+                responder.abort()  # part of a response is out: the client sees a cut, never a whole answer
+            else:
+                await send_error(responder, 500, "internal_error", "the proxy failed to handle this request",
+                                 trip.request_id)  # fmt: skip
         finally:
             self._record(trip, status, time.perf_counter() - started)
 
@@ -107,91 +103,69 @@ class ProxyHandler:
             self.access(method, trip.path, status, round(elapsed * 1000, 3), route, trip.upstream, trip.role,
                         trip.request_id)  # fmt: skip
 
-    async def _dispatch(self, trip: Trip) -> web.StreamResponse:
+    async def _dispatch(self, trip: Trip) -> None:
         request, request_id = trip.request, trip.request_id
-        id_header = {REQUEST_ID_HEADER: request_id}
         try:
             trip.path = normalize(trip.path)
         except BadPath as exc:
-            return json_error(400, "invalid_path", str(exc), headers=id_header, request_id=request_id)
+            await send_error(trip.responder, 400, "invalid_path", str(exc), request_id)
+            return
         table = trip.table = self.store.current.table  # read once: this request finishes on this table
-        refused = request_refusal(request.raw_path, request.raw_headers, table.limits)
+        refused = request_refusal(request.target, request.raw_headers, table.limits)
         if refused is not None:
             status, code, message = refused
-            return json_error(status, code, message, headers=id_header, request_id=request_id)
-        facts = request_facts(request, trip.path, request_id, table.trusted_proxies)
+            await send_error(trip.responder, status, code, message, request_id)
+            return
+        facts = request_facts(request, trip.path, request_id, table)
         decision = self.resilience.steer(decide(table, facts))  # a tripped guard: no candidate at all
         trip.decided(decision)
         if decision.reason is not None:
             self.metrics.observe_decision(decision.route, decision.reason)
         try:
-            return await self._forward(trip, facts)
+            await self._forward(trip, facts)
         except (BodyTooLarge, BodyReadTimeout, BudgetExhausted, UpstreamError) as exc:
-            return self.refusals.answer(exc, trip)
+            await self.refusals.answer(exc, trip)
 
-    async def _forward(self, trip: Trip, facts: RequestFacts) -> web.StreamResponse:
-        """Buffer the body, start the shadow copy, then call the upstream (or the candidate, then the
-        primary on a fallback). Whatever it holds for the request is given back when it returns."""
+    async def _forward(self, trip: Trip, facts: RequestFacts) -> None:
+        """Buffer the body, then call the upstream (or the candidate, then the primary on a fallback);
+        a shadow copy starts once the client has the primary's whole answer. Whatever it holds for the
+        request is given back when it returns."""
         request, (table, decision) = trip.request, trip.routing
         trip.headers = request_headers(request, trip.request_id, table.trusted_proxies)
         shadow: ShadowCall | None = None
         try:
-            upgrade = websocket.is_upgrade(request.headers)
+            upgrade = request.upgrade and websocket.is_upgrade(request.headers)
             if request.body_exists and not upgrade and decision.route not in table.streamed:
                 trip.body = await self._buffer(request, table)  # before any upstream connection is taken
             if table.shadowed and decision.role == "primary":  # one check when nothing is shadowed
                 shadow = self._shadow(trip, facts, upgrade=upgrade)
             if upgrade:
-                return await self._upgrade(trip)
+                async with self.sessions.lease(decision.upstream):
+                    await websocket.relay(trip, table.upstreams[decision.upstream])
+                return
             fallback = (
                 self.resilience.plan(decision.route).fallback
                 if decision.role == "candidate" and decision.reason != "owner"  # the primary has no copy
                 else None
             )
-            if fallback is None:
-                guarded = decision.route if decision.role == "candidate" else None  # counts for the guard
-                response = await self.caller.call(trip, decision.upstream, tee=shadow, guarded=guarded)
-                if shadow is not None:
-                    await self._answer_then_mirror(trip, response, shadow)
-                return response
-            # the candidate first; the primary if it fails in a way the route falls back on
-            return await self.caller.with_fallback(trip, fallback)
+            if fallback is not None:  # the candidate first; the primary if it fails in a way listed
+                await self.caller.with_fallback(trip, fallback)
+                return
+            guarded = decision.route if decision.role == "candidate" else None  # counts for the guard
+            await self.caller.call(trip, decision.upstream, tee=shadow, guarded=guarded)
+            if shadow is not None:
+                shadow.start()  # the client has the primary's whole answer: only now the copy goes
         except BodyTooLarge:
             if shadow is not None:
                 shadow.close("skipped_body")
             raise
         finally:
             if shadow is not None:
-                shadow.close()  # a no-op once the primary's answer is complete
+                shadow.close()  # a no-op once the copy started; ends a copy whose answer never completed
             if trip.body is not None:
                 trip.body.close()  # its memory and spool space go back to the budgets
 
-    @staticmethod
-    async def _answer_then_mirror(trip: Trip, response: web.StreamResponse, shadow: ShadowCall) -> None:
-        """The client's whole answer goes out first (aiohttp would write a small one after the handler
-        returns; writing it here is the same bytes, and its later prepare/write_eof are no-ops); only
-        then does the shadow copy start."""
-        try:
-            if not response.prepared:
-                await response.prepare(trip.request)
-            await response.write_eof()
-        except ConnectionError:
-            trip.client_gone = True  # the primary's answer was complete: the comparison still holds
-        shadow.start()
-
-    async def _upgrade(self, trip: Trip) -> web.StreamResponse:
-        (table, decision), headers = trip.routing, trip.headers
-        assert headers is not None
-        spec = table.upstreams[decision.upstream]
-        url = upstream_url(spec.url, trip.path, trip.query)
-        async with self.sessions.lease(decision.upstream):
-            return await websocket.relay(
-                trip.request, self.sessions.ws_session, url, headers,
-                handshake_timeout_s=spec.connect_timeout_s + spec.timeout_s,
-                max_msg_size=table.limits.max_body_bytes,
-            )  # fmt: skip
-
-    async def _buffer(self, request: web.Request, table: RouteTable) -> BufferedBody:
+    async def _buffer(self, request: Request, table: RouteTable) -> BufferedBody:
         limits = table.limits
         body = await read_buffered(
             request.content, declared=request.content_length, max_body_bytes=limits.max_body_bytes,

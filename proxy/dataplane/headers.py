@@ -7,15 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
-from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from proxy.upstream import text_headers
+from proxy.dataplane.http1 import Request
 from strangler_common.shadowmark import INTERNAL_HEADERS
 
 __all__ = [
-    "HOP_BY_HOP", "Networks", "received_headers", "request_headers", "response_headers", "upstream_url",
+    "HOP_BY_HOP", "Networks", "request_headers", "response_headers", "upstream_url",
 ]  # fmt: skip
 
 HOP_BY_HOP = (
@@ -56,14 +55,14 @@ def _trusted(peer: str | None, trusted: Networks) -> bool:
     return any(address in network for network in trusted)
 
 
-def request_headers(request: web.BaseRequest, request_id: str, trusted: Networks) -> CIMultiDict[str]:
+def request_headers(request: Request, request_id: str, trusted: Networks) -> CIMultiDict[str]:
     incoming = request.headers
     out = CIMultiDict(incoming)
     for name in _REQUEST_DROP:
         out.popall(name, None)
     for name in _connection_tokens(incoming):
         out.popall(name, None)
-    peer = request.remote
+    peer = request.peer
     prior = incoming.getall("X-Forwarded-For", ())
     chain = [*prior, peer] if peer else list(prior)
     if chain:
@@ -71,23 +70,23 @@ def request_headers(request: web.BaseRequest, request_id: str, trusted: Networks
     believed = ("X-Forwarded-Proto" in incoming or "X-Forwarded-Host" in incoming) and _trusted(peer, trusted)
     proto = incoming.get("X-Forwarded-Proto") if believed else None
     host = incoming.get("X-Forwarded-Host") if believed else None
-    out["X-Forwarded-Proto"] = proto or request.scheme
-    out["X-Forwarded-Host"] = host or request.host
+    out["X-Forwarded-Proto"] = proto or "http"  # the public listener speaks plain HTTP (TLS ends before it)
+    out["X-Forwarded-Host"] = host or incoming.get("Host") or ""
     out["X-Request-ID"] = request_id
     return out
 
 
-def received_headers(pairs: list[tuple[str, str]]) -> CIMultiDict[str]:
-    """The upstream's header lines as text aiohttp's server writes back as the same bytes
-    (proxy.upstream.text_headers)."""
-    return CIMultiDict(text_headers(pairs))
+_HOP_BY_HOP_LOWER = frozenset(name.lower() for name in HOP_BY_HOP)
 
 
-def response_headers(upstream: CIMultiDict[str], request_id: str) -> CIMultiDict[str]:
-    out = CIMultiDict(upstream)
-    for name in HOP_BY_HOP:
-        out.popall(name, None)
-    for name in _connection_tokens(upstream):
-        out.popall(name, None)
-    out.setdefault("X-Request-ID", request_id)
+def response_headers(upstream: list[tuple[str, str]], request_id: str) -> list[tuple[str, str]]:
+    """The upstream's header lines as the client gets them, in their order: hop-by-hop headers and those
+    its Connection header names dropped, X-Request-ID added unless the upstream set one."""
+    drop = _HOP_BY_HOP_LOWER
+    tokens = [value for name, value in upstream if name.lower() == "connection"]
+    if tokens:
+        drop = drop | {t.strip().lower() for value in tokens for t in value.split(",") if t.strip()}
+    out = [(name, value) for name, value in upstream if name.lower() not in drop]
+    if not any(name.lower() == "x-request-id" for name, _ in out):
+        out.append(("X-Request-ID", request_id))
     return out

@@ -9,13 +9,16 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from proxy.dataplane.handler import ProxyHandler
 from proxy.dataplane.upstreams import ReadinessProbe, UpstreamSessions
 from proxy.live.reload import ConfigStore
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.state import Resilience
 from proxy.shadow.mirror import Shadower
 
-__all__ = ["ADMIN_TOKEN", "METRICS", "READINESS", "REGISTRY", "RESILIENCE", "SESSIONS", "SHADOW", "STORE"]
+__all__ = [
+    "ADMIN_TOKEN", "HANDLER", "METRICS", "READINESS", "REGISTRY", "RESILIENCE", "SESSIONS", "SHADOW", "STORE",
+]  # fmt: skip
 
 STORE = web.AppKey("store", ConfigStore)
 METRICS = web.AppKey("metrics", ProxyMetrics)
@@ -25,3 +28,4 @@ READINESS = web.AppKey("readiness", ReadinessProbe)
 SHADOW = web.AppKey("shadow", Shadower)  # shadow mode: in-flight copies, noise memory, mismatch store
 RESILIENCE = web.AppKey("resilience", Resilience)  # guards per route, circuit breakers per upstream
 ADMIN_TOKEN = web.AppKey("admin_token", str)  # absent when no token is configured
+HANDLER = web.AppKey("handler", ProxyHandler)  # served by the public listener (dataplane/listener.py)

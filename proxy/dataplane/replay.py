@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiohttp import StreamReader
-
 from proxy.dataplane.bodies import BufferedBody, bounded
 from proxy.dataplane.errors import BodyTooLarge
+from proxy.dataplane.http1 import BodyStream
 from proxy.resilience.memory import Hold
 
 __all__ = ["Body", "read_body", "sendable"]
@@ -53,7 +52,7 @@ async def _chained(prefix: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIter
 
 
 async def read_body(
-    content: StreamReader, *, keep: int, limit: int, declared: int | None, hold: Hold
+    content: BodyStream, *, keep: int, limit: int, declared: int | None, hold: Hold
 ) -> Body:
     """Read up to `keep` bytes so the body can be sent twice; beyond that, stream the rest.
 

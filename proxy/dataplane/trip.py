@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.dataplane.bodies import BufferedBody
+from proxy.dataplane.http1 import Request, Responder
 from proxy.routing import Decision, RouteTable
 
 __all__ = ["Failure", "Trip"]
@@ -24,9 +24,10 @@ Failure = tuple[str, str, str]  # (upstream, kind, detail): one failed upstream 
 
 @dataclass(slots=True)
 class Trip:
-    request: web.Request
+    request: Request
+    responder: Responder  # where the answer goes (the http1 server's; forward() writes it)
     request_id: str
-    path: str  # as received until it is normalized, then normalized
+    path: str  # as received (undecoded) until it is normalized, then normalized
     query: str
     # the labels of the record: "none" until the routing decision is made
     route: str = "none"

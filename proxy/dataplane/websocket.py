@@ -1,116 +1,127 @@
-"""WebSocket pass-through: accept the client's upgrade only once the upstream has accepted its own.
+"""WebSocket pass-through at the byte level: the client's upgrade goes to the upstream as is; once the
+upstream answers 101, the client gets that 101 and from then on bytes flow both ways until either side
+closes (frames, close codes and extensions are the two ends' business: nothing is parsed or rebuilt).
 
-Owns the relay of messages both ways and of the close code. Owns no routing.
+Owns opening the upstream connection for an upgrade (TLS verified as for every https:// upstream),
+reading the upstream's answer head, and the relay. An upstream that refuses (4xx/5xx) is answered
+`upgrade_refused` with its status; one that answers anything else without switching is a protocol error
+(502). Owns no routing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
+from collections.abc import Mapping
 
-import aiohttp
-from aiohttp import WSMsgType, web
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
+from proxy.client import UpstreamError
+from proxy.dataplane.refusals import send_error
+from proxy.dataplane.trip import Trip
+from proxy.routing import UpstreamSpec
+from proxy.upstream.wire import parse_origin
 
-from proxy.client import UpstreamError, classify
-from strangler_common.web import json_error
+__all__ = ["is_upgrade", "relay"]
 
-# The handshake is per hop: the client library negotiates its own key, version and extensions.
-_HANDSHAKE = (
-    "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol",
-)  # fmt: skip
-# Codes that may not be sent in a close frame; an abnormal end on one side is a "going away" on the other.
-_UNSENDABLE = {1005: 1000, 1006: 1001, 1015: 1001}
+_MAX_HEAD = 64 * 1024  # the upstream's answer head
+_CHUNK = 64 * 1024
+_CLOSE_GRACE_S = 5.0  # after one side ended: how long the other may finish its close handshake
 
 
-def is_upgrade(headers: CIMultiDictProxy[str]) -> bool:
+def is_upgrade(headers: Mapping[str, str]) -> bool:
     upgrade = headers.get("Upgrade")
     return upgrade is not None and upgrade.lower() == "websocket"
 
 
-async def relay(
-    request: web.Request,
-    session: aiohttp.ClientSession,
-    url: URL,
-    headers: CIMultiDict[str],
-    *,
-    handshake_timeout_s: float,
-    max_msg_size: int,
-) -> web.StreamResponse:
-    for name in _HANDSHAKE:
-        headers.popall(name, None)
-    offered = request.headers.get("Sec-WebSocket-Protocol", "")
-    protocols = [p.strip() for p in offered.split(",") if p.strip()]
+async def relay(trip: Trip, spec: UpstreamSpec) -> None:
+    request, headers = trip.request, trip.headers
+    assert headers is not None
+    origin = parse_origin(spec.url)
+    context = ssl.create_default_context(cafile=spec.ca_bundle) if origin.tls else None
     try:
-        async with asyncio.timeout(handshake_timeout_s):
-            upstream = await session.ws_connect(
-                url,
-                headers=headers,
-                protocols=protocols,
-                max_msg_size=max_msg_size,
-                autoping=True,
-                autoclose=False,
-            )
-    except aiohttp.WSServerHandshakeError as exc:
-        if exc.status < 400:  # answered without switching protocols: not a usable WebSocket upstream
-            raise UpstreamError("protocol", timeout=False, detail=exc.message) from exc
-        message = f"the upstream refused the upgrade: {exc.message}"
-        request_id = headers.get("X-Request-ID", "")
-        return json_error(
-            exc.status,
-            "upgrade_refused",
-            message,
-            headers={"X-Request-ID": request_id},
-            request_id=request_id,
-        )
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise classify(exc) from exc
+        async with asyncio.timeout(spec.connect_timeout_s):
+            reader, writer = await asyncio.open_connection(
+                origin.host, origin.port, ssl=context, server_hostname=origin.host if context else None,
+                limit=_MAX_HEAD,
+            )  # fmt: skip
+    except (OSError, TimeoutError) as exc:
+        timeout = isinstance(exc, TimeoutError)
+        detail = f"upgrade to {origin.authority}: {exc or type(exc).__name__}"
+        raise UpstreamError("timeout" if timeout else "connect", timeout=timeout, detail=detail,
+                            connection_failure=True) from exc  # fmt: skip
     try:
-        client = web.WebSocketResponse(
-            protocols=(upstream.protocol,) if upstream.protocol else (),
-            max_msg_size=max_msg_size,
-            autoping=True,
-            autoclose=False,  # the close handshake is relayed end to end, not answered here
-        )
-        await client.prepare(request)
-        await _relay(client, upstream)
-        return client
+        lines = [f"{request.method} {request.target} HTTP/1.1", f"Host: {origin.authority}",
+                 "Connection: Upgrade", f"Upgrade: {request.headers.get('Upgrade', 'websocket')}",
+                 *(f"{name}: {value}" for name, value in headers.items())]  # fmt: skip
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        async with asyncio.timeout(spec.connect_timeout_s + spec.timeout_s):
+            status, reason, answer = _head(await reader.readuntil(b"\r\n\r\n"))
+        if status != 101:
+            await _refused(trip, status, reason)
+            return
+        await trip.responder.start(101, answer)
+        transport, early = trip.responder.detach()
+        await _pipe(transport, early, reader, writer)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError) as exc:
+        raise UpstreamError("protocol", timeout=False, detail=f"upgrade: {type(exc).__name__}") from exc
+    except TimeoutError as exc:
+        detail = "the upstream did not answer the upgrade"
+        raise UpstreamError("timeout", timeout=True, detail=detail) from exc
     finally:
-        if not upstream.closed:  # cancelled (the client vanished) or failed: the upstream must know
-            await upstream.close(code=1001)
+        writer.close()
 
 
-Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+def _head(raw: bytes) -> tuple[int, str, list[tuple[str, str]]]:
+    status_line, *rest = raw.decode("latin-1").split("\r\n")
+    version, _, tail = status_line.partition(" ")
+    code, _, reason = tail.partition(" ")
+    if not version.startswith("HTTP/1.") or not (code.isdigit() and len(code) == 3):
+        raise ValueError("not an HTTP/1.x status line")
+    answer = [
+        (name.strip(), value.strip()) for line in rest if line for name, _, value in [line.partition(":")]
+    ]
+    return int(code), reason, answer
 
 
-async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    """Copy messages both ways until one side closes; then close the other with the same code."""
-    to_upstream = asyncio.ensure_future(_pump(client, upstream))
-    to_client = asyncio.ensure_future(_pump(upstream, client))
+async def _refused(trip: Trip, status: int, reason: str) -> None:
+    if status < 400:
+        detail = f"answered {status} without switching protocols"
+        raise UpstreamError("protocol", timeout=False, detail=detail)
+    message = f"the upstream refused the upgrade: {reason or status}"
+    await send_error(trip.responder, status, "upgrade_refused", message, trip.request_id)
+
+
+async def _pipe(
+    transport: asyncio.Transport, early: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Bytes both ways, each direction with backpressure; when one side ends, the other gets an EOF and
+    a short grace to finish its close handshake."""
+    loop = asyncio.get_running_loop()
+    client_reader = asyncio.StreamReader(limit=_CHUNK)
+    protocol = asyncio.StreamReaderProtocol(client_reader)
+    transport.set_protocol(protocol)
+    protocol.connection_made(transport)
+    client_writer = asyncio.StreamWriter(transport, protocol, client_reader, loop)
+    if early:
+        client_reader.feed_data(early)
+    transport.resume_reading()
+    up = asyncio.ensure_future(_copy(client_reader, writer))
+    down = asyncio.ensure_future(_copy(reader, client_writer))
     try:
-        done, _ = await asyncio.wait((to_upstream, to_client), return_when=asyncio.FIRST_COMPLETED)
-        first = to_upstream if to_upstream in done else to_client
-        code, message = (1011, b"") if first.exception() is not None else first.result()
-        closer, other = (client, upstream) if first is to_upstream else (upstream, client)
-        await other.close(code=code, message=message)  # interrupts the other pump's receive()
-        await closer.close(code=code, message=message)  # answers the side that closed first
+        _, pending = await asyncio.wait((up, down), return_when=asyncio.FIRST_COMPLETED)
+        if pending:
+            await asyncio.wait(pending, timeout=_CLOSE_GRACE_S)
     finally:
-        for pump in (to_upstream, to_client):
-            pump.cancel()
-        await asyncio.gather(to_upstream, to_client, return_exceptions=True)
+        for task in (up, down):
+            task.cancel()
+        await asyncio.gather(up, down, return_exceptions=True)
+        client_writer.close()
 
 
-async def _pump(source: Socket, sink: Socket) -> tuple[int, bytes]:
-    """Forward data messages; return the close code and reason the source ended with."""
-    while True:
-        msg = await source.receive()
-        if msg.type is WSMsgType.TEXT:
-            await sink.send_str(msg.data)
-        elif msg.type is WSMsgType.BINARY:
-            await sink.send_bytes(msg.data)
-        elif msg.type is WSMsgType.CLOSE:
-            code = msg.data if isinstance(msg.data, int) else 1000
-            return _UNSENDABLE.get(code, code), (msg.extra or "").encode()
-        elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-            code = source.close_code if source.close_code is not None else 1006
-            return _UNSENDABLE.get(code, code), b""
+async def _copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await source.read(_CHUNK):
+            sink.write(data)
+            await sink.drain()
+        if sink.can_write_eof():
+            sink.write_eof()

@@ -5,8 +5,8 @@ Prometheus object."""
 from __future__ import annotations
 
 __all__ = [
-    "AUTH_FAILURE_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS", "SHADOW_OUTCOMES",
-    "WATCH_EVENTS",
+    "AUTH_FAILURE_REASONS", "DURATION_BUCKETS", "KNOWN_METHODS", "LATENCY_RATIO_BUCKETS",
+    "SHADOW_BODY_RESULTS", "SHADOW_OUTCOMES", "WATCH_EVENTS",
 ]  # fmt: skip
 
 DURATION_BUCKETS = (
@@ -18,6 +18,7 @@ SHADOW_OUTCOMES = (
     "compared", "sampled_out", "skipped_method", "skipped_body", "skipped_budget", "skipped_memory",
     "dropped_full", "error", "timeout",
 )  # fmt: skip
+SHADOW_BODY_RESULTS = ("kept", "dropped", "too_large")  # the bodies of kept mismatches (shadow/samples.py)
 WATCH_EVENTS = ("settled", "renamed", "superseded", "unreadable", "fd_shortage")
 AUTH_FAILURE_REASONS = ("missing", "wrong", "throttled")
 LATENCY_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)

@@ -1,5 +1,6 @@
-"""The shadow families: what became of each shadow copy, the comparisons, the kinds of mismatch and the
-candidate/primary latency ratio. Part of ProxyMetrics; owns no decision about what differs."""
+"""The shadow families: what became of each shadow copy, the comparisons, the kinds of mismatch, the
+candidate/primary latency ratio and the whole bodies kept for the console. Part of ProxyMetrics; owns no
+decision about what differs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from proxy.metrics.labels import LATENCY_RATIO_BUCKETS, SHADOW_OUTCOMES
+from proxy.metrics.labels import LATENCY_RATIO_BUCKETS, SHADOW_BODY_RESULTS, SHADOW_OUTCOMES
 
 __all__ = ["ShadowMetrics"]
 
@@ -39,6 +40,13 @@ class ShadowMetrics:
             buckets=LATENCY_RATIO_BUCKETS,
             registry=registry,
         )
+        self.shadow_bodies_kept = Counter(
+            "strangler_shadow_bodies_total",
+            "Whole bodies of kept mismatches (JSON, images) for the console: pairs kept, older pairs dropped "
+            "to stay within the route's keep_bodies_bytes, pairs too large for it.",
+            ["route", "result"],
+            registry=registry,
+        )
 
     def init_shadow(self, routes: Iterable[str]) -> None:
         """Shadowed routes show every outcome and result from the start, at 0 (dashboards need series)."""
@@ -47,6 +55,8 @@ class ShadowMetrics:
                 self.shadow_requests.labels(route, outcome)
             for result in ("match", "mismatch"):
                 self.shadow_comparisons.labels(route, result)
+            for kept in SHADOW_BODY_RESULTS:
+                self.shadow_bodies_kept.labels(route, kept)
 
     def shadow_outcome(self, route: str, outcome: str) -> None:
         self.shadow_requests.labels(route, outcome).inc()
@@ -62,3 +72,11 @@ class ShadowMetrics:
             self.shadow_mismatches.labels(route, kind).inc()
         if latency_ratio is not None:
             self.shadow_latency_ratio.labels(route).observe(latency_ratio)
+
+    def shadow_bodies(self, route: str, result: str | None, *, dropped: int = 0) -> None:
+        """What keeping a mismatch's bodies did: `result` "kept" or "too_large" (None: nothing to keep);
+        `dropped` older pairs made room."""
+        if result is not None:
+            self.shadow_bodies_kept.labels(route, result).inc()
+        if dropped:
+            self.shadow_bodies_kept.labels(route, "dropped").inc(dropped)

@@ -161,6 +161,8 @@ class RouteTable:
     # routes whose request bodies stream to the upstream (request_body: stream); every other route,
     # and a request that matches none, has its body buffered first (bodies.py)
     streamed: frozenset[str] = frozenset()
+    # does any rule read cookies / the query (flags, sticky keys)? When not, the request path parses neither
+    reads: frozenset[str] = frozenset({"cookie", "query"})
     default: Decision = field(init=False)  # what a request that matches no route gets
 
     def __post_init__(self) -> None:
@@ -224,6 +226,10 @@ def compile_routes(config: Config) -> RouteTable:
         shadowed=MappingProxyType({r.name: r for r in routes if r.shadow is not None and r.candidate}),
         by_segment=index_by_segment(routes),
         streamed=frozenset(route.name for route in config.routes if route.request_body == "stream"),
+        reads=frozenset(
+            source.kind for route in routes
+            for source in (*(flag.source for flag in route.flags), *route.sticky_key)
+        ),
     )
 
 

@@ -193,11 +193,12 @@ class ShadowCall:
         self._finish("compared")
         if real:
             store = self.owner.store
-            store.record(Mismatch(
+            self.owner.keep_mismatch(Mismatch(
                 at=time.time(), route=self.route, request_id=self.request_id, method=self.method,
                 path=self.path, differences=tuple(real), noise=tuple(noise),
                 primary=store.view(answer, primary_s), candidate=store.view(candidate, candidate_s),
-            ), keep=self.policy.keep_mismatches)  # fmt: skip
+                user_key=self.owner.user_key(self.policy, self.headers, self.query),
+            ), self.policy, answer, candidate)  # fmt: skip
             _log.info("shadow_mismatch", route=self.route, request_id=self.request_id,
                       differences=[d.detail for d in real[:5]])  # fmt: skip
 

@@ -2,7 +2,8 @@
 
 Owns: Shadower, one per app: the shadow ClientSession, the in-flight bounds, the per-minute budgets, the
 signed marker, the shadow breakers, the noise memory, the mismatch store and the running shadow tasks;
-begin() decides whether a request is mirrored at all. Owns no decision about what to mirror (the
+begin() decides whether a request is mirrored at all; keep_mismatch() keeps a mismatch with its whole
+bodies (counted) and user_key() says, hashed, whom it was for. Owns no decision about what to mirror (the
 route's compiled ShadowPolicy: policy.py) or what differs (compare.py); one mirrored request is a
 ShadowCall (call.py), its HTTP exchanges are in exchange.py.
 
@@ -23,7 +24,9 @@ gets through.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
+from collections.abc import Mapping
 
 from multidict import CIMultiDict
 
@@ -33,9 +36,12 @@ from proxy.resilience.memory import Budget
 from proxy.routing import CompiledRoute, RouteTable, UpstreamSpec
 from proxy.shadow.budget import TokenBucket
 from proxy.shadow.call import Outcome, ShadowCall
-from proxy.shadow.mismatches import MismatchStore
+from proxy.shadow.compare import Answer
+from proxy.shadow.mismatches import Mismatch, MismatchStore
 from proxy.shadow.noise import NoiseMemory
 from proxy.shadow.policy import ShadowPolicy, compile_shadow
+from proxy.shadow.samples import Bodies
+from proxy.shadow.userkey import user_key
 from proxy.upstream import Pool
 from strangler_common.shadowmark import SHADOW_HEADER, sign
 
@@ -63,6 +69,8 @@ class Shadower:
         self.tasks: set[asyncio.Task[None]] = set()
         self._pools: dict[tuple[str, str | None], Pool] = {}  # (url, ca_bundle) -> the shadow path's pool
         self._breakers = Breakers(clock=time.monotonic)  # the shadow path's own, not the live traffic's
+        self._user_hash_key = key or secrets.token_bytes(32)  # hashes the user key of a kept mismatch
+        self._table: RouteTable | None = None  # the table being served (its trusted proxies)
 
     def breaker(self, upstream: UpstreamSpec) -> CircuitBreaker:
         return self._breakers.for_upstream(upstream.name, upstream.url, _SHADOW_BREAKER)
@@ -144,11 +152,28 @@ class Shadower:
         else:
             self.in_flight.pop(route, None)
 
+    def keep_mismatch(
+        self, mismatch: Mismatch, policy: ShadowPolicy, primary: Answer, candidate: Answer
+    ) -> None:
+        """Keep a mismatch, with both whole bodies when they are JSON or images and fit the route's budget
+        (counted in strangler_shadow_bodies_total)."""
+        bodies = Bodies.of(primary, candidate)
+        recorded = self.store.record(mismatch, keep=policy.keep_mismatches, bodies=bodies,
+                                     budget=policy.keep_bodies_bytes)  # fmt: skip
+        self.metrics.shadow_bodies(mismatch.route, recorded.bodies.result, dropped=recorded.bodies.dropped)
+
+    def user_key(self, policy: ShadowPolicy, headers: Mapping[str, str], query: str) -> str | None:
+        """Who a mismatch was for: the route's sticky key in the copy, hashed (userkey.py)."""
+        trusted = self._table.trusted_proxies if self._table is not None else ()
+        return user_key(policy.sticky_key, headers, query, key=self._user_hash_key, trusted=trusted)
+
     def follow(self, table: RouteTable) -> list[str]:
         """After a (re)load: noise learned under a changed comparison goes, budgets of gone routes go.
         Returns the routes whose noise was dropped."""
+        self._table = table
         shadowed = table.shadowed.items()
-        compiled = {name: compile_shadow(route.shadow, salt=route.salt) for name, route in shadowed}
+        compiled = {name: compile_shadow(route.shadow, salt=route.salt, sticky_key=route.sticky_key)
+                    for name, route in shadowed}  # fmt: skip
         self.policies = {name: policy for name, policy in compiled.items() if policy is not None}
         for name in [name for name in self._budgets if name not in self.policies]:
             del self._budgets[name]

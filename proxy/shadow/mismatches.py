@@ -1,9 +1,11 @@
 """The last N shadow mismatches per route, with both answers (bodies truncated), for the admin listener.
 
-Owns: Mismatch, AnswerView and MismatchStore. Pure bookkeeping: the caller passes the time in.
+Owns: Mismatch, AnswerView, Recorded and MismatchStore. Pure bookkeeping: the caller passes the time in.
 Memory is bounded: at most `keep` records per route (the route's `shadow.keep_mismatches`, default
 100), at most `max_routes` routes, and every body cut to `max_body_bytes` before it is stored.
-Credentials in headers (cookies, authorization) are never kept.
+Credentials in headers (cookies, authorization) are never kept. Each record gets a ref (a number, in the
+order of recording) by which the console finds it again, with the whole bodies of JSON and image answers
+when the route's byte budget kept them (samples.py: the vault is forgotten with its mismatch).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.shadow.compare import Answer, Difference, decoded_body
+from proxy.shadow.samples import Bodies, Kept, SampleVault
 
-__all__ = ["REDACTED_HEADERS", "TEXT_MEDIA", "AnswerView", "Mismatch", "MismatchStore"]
+__all__ = ["REDACTED_HEADERS", "TEXT_MEDIA", "AnswerView", "Mismatch", "MismatchStore", "Recorded"]
 
 REDACTED_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})
 TEXT_MEDIA = ("text/", "application/json", "application/xml", "application/problem+json")
@@ -83,6 +86,7 @@ class Mismatch:
     noise: tuple[Difference, ...]  # differences explained by the noise baseline, not counted
     primary: AnswerView
     candidate: AnswerView
+    user_key: str | None = None  # the sticky key's source and keyed hash (userkey.py), never the key
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +95,7 @@ class Mismatch:
             "request_id": self.request_id,
             "method": self.method,
             "path": self.path,
+            "user_key": self.user_key,
             "differences": [_difference(d) for d in self.differences],
             "noise": [_difference(d) for d in self.noise],
             "primary": self.primary.to_json(),
@@ -102,34 +107,70 @@ def _difference(difference: Difference) -> dict[str, str]:
     return {"kind": difference.kind, "path": difference.path, "detail": difference.detail}
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A recorded mismatch's ref, and what became of its two bodies (samples.Kept)."""
+
+    ref: int
+    bodies: Kept
+
+
 class MismatchStore:
     def __init__(self, *, keep: int = 100, max_body_bytes: int = 4096, max_routes: int = 256) -> None:
         self.keep = keep
         self.max_body_bytes = max_body_bytes
         self.max_routes = max_routes
         self._routes: OrderedDict[str, deque[tuple[int, Mismatch]]] = OrderedDict()
-        self._recorded = itertools.count()  # the order of recording, across routes
+        self._recorded = itertools.count(1)  # the order of recording, across routes: each record's ref
+        self._vault = SampleVault()
 
-    def record(self, mismatch: Mismatch, *, keep: int | None = None) -> None:
+    def record(
+        self, mismatch: Mismatch, *, keep: int | None = None, bodies: Bodies | None = None, budget: int = 0
+    ) -> Recorded:
+        """Keep `mismatch` (and `bodies`, within `budget` bytes for its route); the oldest go first."""
         limit = max(1, keep if keep is not None else self.keep)
         kept = self._routes.get(mismatch.route)
         if kept is None or kept.maxlen != limit:
-            kept = deque(kept or (), maxlen=limit)
+            old = list(kept or ())
+            self._vault.forget(ref for ref, _ in old[: max(0, len(old) - limit)])
+            kept = deque(old, maxlen=limit)
             self._routes[mismatch.route] = kept
+        if len(kept) == kept.maxlen:
+            self._vault.forget([kept[0][0]])
         self._routes.move_to_end(mismatch.route)
-        kept.append((next(self._recorded), mismatch))
+        ref = next(self._recorded)
+        kept.append((ref, mismatch))
         while len(self._routes) > self.max_routes:
-            self._routes.popitem(last=False)
+            _, gone = self._routes.popitem(last=False)
+            self._vault.forget(ref for ref, _ in gone)
+        return Recorded(ref, self._vault.keep(mismatch.route, ref, bodies, budget=budget))
 
     def latest(self, route: str | None = None, limit: int = 20) -> list[Mismatch]:
         """Newest first (by time; at the same time, the last recorded first); all routes when `route` is
         None."""
+        return [mismatch for _, mismatch in self.entries(route, limit)]
+
+    def entries(self, route: str | None = None, limit: int = 20) -> list[tuple[int, Mismatch]]:
+        """As latest(), each with its ref."""
         if route is not None:
             found = list(reversed(self._routes.get(route, ())))
         else:
             found = [entry for kept in self._routes.values() for entry in kept]
             found.sort(key=lambda entry: (entry[1].at, entry[0]), reverse=True)
-        return [mismatch for _, mismatch in found[: max(0, limit)]]
+        return found[: max(0, limit)]
+
+    def find(self, ref: int) -> Mismatch | None:
+        """The kept mismatch recorded as `ref`, or None when it is gone (or never was)."""
+        for kept in self._routes.values():
+            if kept and kept[0][0] <= ref <= kept[-1][0]:
+                for number, mismatch in kept:
+                    if number == ref:
+                        return mismatch
+        return None
+
+    def bodies(self, ref: int) -> Bodies | None:
+        """The whole bodies of mismatch `ref`, when its route's budget kept them and it is still kept."""
+        return self._vault.get(ref)
 
     def count(self, route: str) -> int:
         return len(self._routes.get(route, ()))

@@ -18,6 +18,7 @@ from typing import Literal
 
 from proxy.config.shadow import Shadow
 from proxy.routing.bucketing import bucket, threshold
+from proxy.routing.rules import KeySource
 from proxy.shadow.compare import ComparePolicy, parse_path
 
 __all__ = ["SampleBy", "ShadowPolicy", "SkipReason", "compile_compare", "compile_shadow"]
@@ -37,9 +38,11 @@ class ShadowPolicy:
     noise_percent: float = 0.0
     noise_methods: frozenset[str] = frozenset({"GET", "HEAD"})
     keep_mismatches: int = 100
+    keep_bodies_bytes: int = 8 * 1024 * 1024  # per route: the kept mismatches' bodies (samples.py)
     sample_by: SampleBy = "request_id"
     max_per_minute: int | None = None  # copies a minute per replica (budget.py); None: unlimited
     salt: str = ""
+    sticky_key: tuple[KeySource, ...] = ()  # the route's: who a kept mismatch was for (hashed, userkey.py)
     threshold: int = field(init=False)
     noise_threshold: int = field(init=False)
 
@@ -81,7 +84,9 @@ def compile_compare(
     )
 
 
-def compile_shadow(shadow: Shadow | None, *, salt: str) -> ShadowPolicy | None:
+def compile_shadow(
+    shadow: Shadow | None, *, salt: str, sticky_key: tuple[KeySource, ...] = ()
+) -> ShadowPolicy | None:
     """None when there is no shadow block or it mirrors 0 %: an idle policy costs nothing per request."""
     if shadow is None or shadow.percent == 0:
         return None
@@ -96,7 +101,9 @@ def compile_shadow(shadow: Shadow | None, *, salt: str) -> ShadowPolicy | None:
         noise_percent=shadow.noise_baseline.percent,
         noise_methods=frozenset(shadow.noise_baseline.methods),
         keep_mismatches=shadow.keep_mismatches,
+        keep_bodies_bytes=shadow.keep_bodies_bytes,
         sample_by=shadow.sample_by,
         max_per_minute=shadow.max_per_minute,
         salt=salt,
+        sticky_key=sticky_key,
     )

@@ -80,9 +80,10 @@ def framing(method: str, body: object, content_length: int | None) -> str:
 def render_head(method: str, target: str, authority: str, headers: Headers, frame: str) -> bytes:
     """The request head as bytes, rendered once per request (a retry sends the same bytes).
 
-    Header strings are encoded UTF-8 with surrogateescape: the inverse of how aiohttp's server decodes
-    them, so the bytes a client sent go out unchanged. A line break inside a method, target, name or
-    value would start a header of its own (request smuggling): refused with ValueError.
+    Header strings are encoded latin-1: the inverse of how the public listener's server (and this
+    client, for answers) decodes them, so the bytes a client sent go out unchanged. A line break inside
+    a method, target, name or value would start a header of its own (request smuggling): refused with
+    ValueError.
     """
     if isinstance(headers, bytes):
         return _render_block(method, target, authority, headers, frame)
@@ -91,7 +92,7 @@ def render_head(method: str, target: str, authority: str, headers: Headers, fram
     expected = len(lines) + 3 + (1 if frame else 0)  # request line, Host, headers, framing, blank line
     if text.count("\n") != expected or text.count("\r") != expected:
         raise ValueError("a line break inside the request line or a header")
-    return text.encode("utf-8", "surrogateescape")
+    return text.encode("latin-1")
 
 
 def _render_block(method: str, target: str, authority: str, block: bytes, frame: str) -> bytes:
@@ -104,7 +105,7 @@ def _render_block(method: str, target: str, authority: str, block: bytes, frame:
     start = f"{method} {target} HTTP/1.1\r\nHost: {authority}\r\n"
     if start.count("\n") != 2 or start.count("\r") != 2:
         raise ValueError("a line break inside the request line")
-    return b"".join((start.encode("utf-8", "surrogateescape"), block, frame.encode("ascii"), b"\r\n"))
+    return b"".join((start.encode("latin-1"), block, frame.encode("ascii"), b"\r\n"))
 
 
 def response_framing(headers: list[tuple[str, str]]) -> tuple[int | None, bool]:

@@ -44,11 +44,27 @@ def panels(data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
 
 
 def dashboard_queries() -> list[Query]:
-    return [
+    """Every panel's targets, then every annotation query (the rollout's step and phase changes)."""
+    found = [
         Query(f"panel {panel['title']!r} {target['refId']}", target["expr"])
         for panel in panels()
         for target in panel.get("targets", [])
     ]
+    found += [Query(f"annotation {item['name']!r}", item["expr"]) for item in annotations()]
+    return found
+
+
+def annotations() -> list[dict[str, Any]]:
+    """The dashboard's annotations that run a PromQL query (the built-in one runs none)."""
+    return [item for item in dashboard()["annotations"]["list"] if "expr" in item]
+
+
+# The metrics of the rollout controller (proxy/controller/metrics.py): only a running controller exports
+# them, which tests/e2e/test_progressive.py starts; tests/e2e/test_prometheus.py's stack has none.
+CONTROLLER_METRICS = frozenset({
+    "strangler_rollout_step", "strangler_rollout_percent_target", "strangler_rollout_phase",
+    "strangler_rollout_analyses_total",
+})  # fmt: skip
 
 
 def alert_rules() -> list[dict[str, Any]]:

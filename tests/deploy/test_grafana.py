@@ -9,6 +9,7 @@ import yaml
 
 from tests.deploy.queries import (
     alert_queries,
+    annotations,
     base_name,
     dashboard,
     dashboard_queries,
@@ -81,6 +82,18 @@ def test_panels_compare_old_and_new_on_every_subject_the_operators_need() -> Non
     ):  # fmt: skip
         assert subject in text, subject
     assert any("by (kind)" in q.expr and "shadow_mismatches" in q.expr for q in dashboard_queries())
+
+
+def test_the_rollout_controllers_phase_and_step_are_shown_and_every_change_is_annotated() -> None:
+    text = "\n".join(query.expr for query in dashboard_queries() if query.source.startswith("panel"))
+    for metric in ("strangler_rollout_phase", "strangler_rollout_step", "strangler_rollout_analyses_total"):
+        assert metric in text, metric
+    marks = {item["name"]: item for item in annotations()}
+    assert "changes(strangler_rollout_step" in marks["Rollout steps"]["expr"]
+    assert "changes(strangler_rollout_phase" in marks["Rollout phases"]["expr"]
+    for item in marks.values():
+        assert item["enable"], item["name"]
+        assert item["datasource"] == {"type": "prometheus", "uid": "prometheus"}, item["name"]
 
 
 def test_every_route_scoped_query_follows_the_route_variable() -> None:

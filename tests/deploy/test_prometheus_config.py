@@ -19,6 +19,7 @@ REQUIRED_ALERTS = {
     "StranglerShadowDropping",
     "StranglerConfigReloadFailed",
     "StranglerCandidateLatencyAbovePrimary",  # candidate p95 worse than primary's
+    "StranglerRolloutAborted",  # the progressive-delivery controller rolled a route back to 0 %
 }
 
 
@@ -30,7 +31,7 @@ def test_promtool_accepts_the_config_and_the_rules() -> None:
     assert f"SUCCESS: {len(alert_rules())} rules found" in rules.stdout
 
 
-def test_prometheus_scrapes_the_proxy_admin_listener_the_image_service_and_the_legacy_stub() -> None:
+def test_prometheus_scrapes_the_proxy_admin_listener_the_services_and_the_rollout_controller() -> None:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     targets = {
         job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
@@ -38,6 +39,7 @@ def test_prometheus_scrapes_the_proxy_admin_listener_the_image_service_and_the_l
     }
     assert targets == {
         "proxy": ["proxy:8089"], "imageservice": ["imageservice:8082"], "legacy": ["legacy:8081"],
+        "rollout-controller": ["rollout-controller:8090"],
     }  # fmt: skip
     assert config["rule_files"] == ["alerts.yml"]
 

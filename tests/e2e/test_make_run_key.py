@@ -19,7 +19,8 @@ def test_make_run_generates_one_key_for_all_three(tmp_path: Path) -> None:
     log = tmp_path / "make-run.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            ["make", "--no-print-directory", "run", f"SHADOW_KEY_FILE={key_file}"],
+            ["make", "--no-print-directory", "run", f"SHADOW_KEY_FILE={key_file}",
+             f"ADMIN_TOKEN_FILE={tmp_path / 'admin.token'}"],
             cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:

@@ -21,6 +21,7 @@ from proxy.admin.app import create_admin_app
 from proxy.app import create_app
 from proxy.config import load_config
 from tests.contract.implementations import SHADOW_KEY  # the services under test verify with it
+from tests.integration.proxy.listener_server import ListenerTestServer
 
 WAIT_S = 5.0  # the bound on every wait in these tests; never a threshold that is asserted
 
@@ -265,7 +266,7 @@ def make_proxy(
             load_config(path), registry=registry, admin_token=admin_token, watch_interval_s=watch_interval_s,
             shadow_key=shadow_key,
         )
-        client = await aiohttp_client(app, **client_kwargs)
+        client = await aiohttp_client(ListenerTestServer(app), **client_kwargs)
         admin = await aiohttp_client(create_admin_app(app))
         return Proxy(client=client, app=app, registry=registry, config_path=path, admin=admin)
 

@@ -42,12 +42,13 @@ class Service:
     content_type: str = "application/json"
     patch: dict[str, Any] = field(default_factory=dict)  # top-level fields replaced in the JSON answer
     image_size: tuple[int, int] = (8, 8)
+    image_colour: str = "red"
     text: bytes = b"plain text answer"
 
 
-def png(width: int, height: int) -> bytes:
+def png(width: int, height: int, colour: str = "red") -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (width, height), "red").save(out, format="PNG")
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
     return out.getvalue()
 
 
@@ -71,7 +72,7 @@ def service_app(service: Service) -> web.Application:
 
     async def image(request: web.Request) -> web.StreamResponse:
         await record(request)
-        return web.Response(body=png(*service.image_size), content_type="image/png")
+        return web.Response(body=png(*service.image_size, service.image_colour), content_type="image/png")
 
     async def text(request: web.Request) -> web.StreamResponse:
         await record(request)

@@ -130,10 +130,19 @@ def test_serve_passes_its_options_and_the_admin_token_to_the_server(monkeypatch:
     monkeypatch.delenv("STRANGLER_ADMIN_TOKEN_FILE", raising=False)
     monkeypatch.delenv("STRANGLER_SHADOW_KEY", raising=False)
     monkeypatch.delenv("STRANGLER_SHADOW_KEY_FILE", raising=False)
+    monkeypatch.delenv("STRANGLER_CONTROLLER_URL", raising=False)
     assert main(["serve", "--config", "routes.yaml", "--port", "9000", "--log-level", "WARNING"]) == 0
     assert calls == [{"config_path": "routes.yaml", "host": "0.0.0.0", "port": 9000,
                       "admin_host": "127.0.0.1", "admin_port": 8089, "admin_token": "s3cret",
-                      "shadow_key": None, "reload_settle_s": 2.0}]
+                      "shadow_key": None, "reload_settle_s": 2.0, "controller_url": None}]
+
+
+def test_serve_gives_the_console_the_controllers_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    use_fake_server(monkeypatch, fake_server(calls))
+    monkeypatch.setenv("STRANGLER_CONTROLLER_URL", "http://127.0.0.1:8090")
+    assert main(["serve", "--config", "r.yaml"]) == 0
+    assert calls[0]["controller_url"] == "http://127.0.0.1:8090"
 
 
 def test_serve_reads_the_shadow_key_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

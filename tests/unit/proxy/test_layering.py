@@ -11,7 +11,10 @@ import pytest
 
 PROXY = Path(__file__).resolve().parents[3] / "proxy"
 # Lowest first: a package may import its own modules and those of the packages before it.
-LAYERS = ("config", "routing", "resilience", "shadow", "live", "rollout", "dataplane", "admin", "controller")
+LAYERS = (
+    "config", "routing", "resilience", "shadow", "live", "rollout", "dataplane", "admin", "console",
+    "controller",
+)  # fmt: skip
 # top-level modules that import nothing of the proxy: any I/O module may use them
 LEAVES = {"metrics", "client", "upstream"}
 # the other leaves a leaf may import (upstream raises proxy.client's UpstreamError); nothing else
@@ -20,8 +23,9 @@ PURE = {
     "config": None,  # None: every module of the package
     "routing": None,
     "resilience": {"breaker", "guard", "fallback", "limits", "slots", "memory"},
-    "shadow": {"policy", "compare", "noise", "mismatches", "budget"},
+    "shadow": {"policy", "compare", "noise", "mismatches", "budget", "samples", "userkey"},
     "rollout": {"stats", "analysis", "state", "statefile", "yamledit"},
+    "console": {"sessions", "figures", "jsonview", "overview", "pictures"},
 }
 IMPURE_IMPORTS = ("aiohttp", "os", "logging", "structlog", "socket", "subprocess", "boto3", "requests")
 

@@ -22,6 +22,7 @@ from proxy.app import create_app
 from proxy.config import load_config
 from proxy.metrics import WorkersMetrics
 from tests.integration.proxy.conftest import closed_port, config_dict, images_route, url_of, write_config
+from tests.integration.proxy.listener_server import ListenerTestServer
 
 TOKEN = {"Authorization": "Bearer s3cret"}
 Client = TestClient[web.Request, web.Application]
@@ -93,7 +94,7 @@ async def fleet(
     async def start(index: int, config: Path) -> Worker:
         registry = CollectorRegistry()
         app = create_app(load_config(config), registry=registry, admin_token="s3cret", watch_interval_s=None)
-        public = await aiohttp_client(app)
+        public = await aiohttp_client(ListenerTestServer(app))
         runner = web.AppRunner(create_admin_app(app))
         await runner.setup()
         await web.UnixSite(runner, f"{private}/worker-{index}.sock").start()

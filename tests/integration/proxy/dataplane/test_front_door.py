@@ -19,8 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy.app import create_app
 from proxy.config import load_config
-from proxy.dataplane.frontdoor import FrontDoorRunner
-from proxy.dataplane.keys import STORE
+from proxy.dataplane.listener import PublicListener
 from tests.integration.proxy.conftest import WAIT_S, Recorder, config_dict, upstream_app, url_of, write_config
 
 LIMITS = {
@@ -70,17 +69,14 @@ async def serving(
     doc["limits"] = limits
     app = create_app(load_config(write_config(tmp_path / "routes.yaml", doc)), registry=CollectorRegistry(),
                      watch_interval_s=None, access_log=False)  # fmt: skip
-    runner = FrontDoorRunner(app, limits=lambda: app[STORE].current.table.limits, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    listener = PublicListener(app)
+    await listener.start("127.0.0.1", 0)
     assert trap_server.port is not None
     try:
-        yield Front(port, legacy, trap, trap_server.port)
+        yield Front(listener.port, legacy, trap, trap_server.port)
     finally:
         legacy.release.set()
-        await runner.cleanup()
+        await listener.stop(5.0)
 
 
 async def exchange(

@@ -81,6 +81,16 @@ def test_mismatches_are_merged_newest_first_each_naming_its_worker_then_cut_to_t
     assert merged["noise"] == {"images": ["$.id", "$.at"]}
 
 
+def test_a_merged_mismatch_ref_names_the_worker_that_keeps_it() -> None:
+    bodies = [
+        {"route": None, "count": 1, "kept": {}, "noise": {},
+         "mismatches": [{**mismatch(at, "x"), "ref": "7"}]}
+        for at in (1.0, 2.0)
+    ]
+    merged = fanmerge.mismatches(bodies, limit=5)
+    assert [m["ref"] for m in merged["mismatches"]] == ["1-7", "0-7"]
+
+
 def test_noise_shows_each_path_once_first_learned_last_seen_and_which_workers_learned_it() -> None:
     def learned(path: str, at: str, seen: str, pairs: int) -> dict[str, Any]:
         return {"path": path, "learned_at": at, "last_seen_at": seen, "pairs": pairs}

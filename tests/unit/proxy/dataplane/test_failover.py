@@ -7,10 +7,13 @@ by decide(), steered, outgoing headers made) calls the Caller; the Trip is kept 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -21,6 +24,7 @@ from proxy.client import CircuitOpen, UpstreamError, classify
 from proxy.config import parse_config
 from proxy.dataplane.failover import Caller
 from proxy.dataplane.headers import request_headers
+from proxy.dataplane.http1 import Request, Responder
 from proxy.dataplane.requestfacts import request_facts
 from proxy.dataplane.trip import Trip
 from proxy.dataplane.upstreams import UpstreamSessions
@@ -36,6 +40,7 @@ from tests.integration.proxy.conftest import (
     upstream_app,
     url_of,
 )
+from tests.unit.proxy.dataplane.fronts import served
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
@@ -63,7 +68,7 @@ class Proxy:
     registry: CollectorRegistry
     trips: list[Trip] = field(default_factory=list)
     raised: list[UpstreamError] = field(default_factory=list)
-    client: TestClient[web.Request, web.Application] = field(init=False)
+    client: aiohttp.ClientSession = field(init=False)
 
     def sample(self, name: str, **labels: str) -> float:
         value = self.registry.get_sample_value(name, labels)
@@ -78,19 +83,21 @@ class Proxy:
 ProxyFactory = Callable[[str], Awaitable[Proxy]]
 
 
-async def as_the_handler_does(caller: Caller, trip: Trip) -> web.StreamResponse:
+async def as_the_handler_does(caller: Caller, trip: Trip) -> None:
     """The candidate with its route's fallback if it has one; otherwise one call, counted by the guard."""
     _, decision = trip.routing
     policy = caller.resilience.plan(decision.route).fallback
     if decision.role == "candidate" and policy is not None:
-        return await caller.with_fallback(trip, policy)
+        await caller.with_fallback(trip, policy)
+        return
     guarded = decision.route if decision.role == "candidate" else None
-    return await caller.call(trip, decision.upstream, guarded=guarded)
+    await caller.call(trip, decision.upstream, guarded=guarded)
 
 
 @pytest.fixture
-async def make_proxy(aiohttp_client: ClientFactory) -> AsyncIterator[ProxyFactory]:
+async def make_proxy() -> AsyncIterator[ProxyFactory]:
     sessions = UpstreamSessions()
+    stack = AsyncExitStack()
 
     async def make(text: str) -> Proxy:
         config = parse_config(text)
@@ -102,25 +109,24 @@ async def make_proxy(aiohttp_client: ClientFactory) -> AsyncIterator[ProxyFactor
         caller = Caller(sessions, resilience, Budget(64 * 1024 * 1024))
         proxy = Proxy(resilience, registry)
 
-        async def handle(request: web.Request) -> web.StreamResponse:
-            path, _, query = request.raw_path.partition("?")
-            trip = Trip(request, REQUEST_ID, path, query, table=table)
-            facts = request_facts(request, path, REQUEST_ID, table.trusted_proxies)
+        async def handle(request: Request, responder: Responder) -> None:
+            trip = Trip(request, responder, REQUEST_ID, request.path, request.query, table=table)
+            facts = request_facts(request, request.path, REQUEST_ID, table)
             trip.decided(resilience.steer(decide(table, facts)))
             trip.headers = request_headers(request, REQUEST_ID, table.trusted_proxies)
             proxy.trips.append(trip)
             try:
-                return await as_the_handler_does(caller, trip)
+                await as_the_handler_does(caller, trip)
             except UpstreamError as error:
                 proxy.raised.append(error)
-                return web.json_response({"code": error.code}, status=error.status)
+                body = json.dumps({"code": error.code}).encode()
+                await responder.send(error.status, [("Content-Type", "application/json")], body)
 
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handle)
-        proxy.client = await aiohttp_client(app)
+        proxy.client = await stack.enter_async_context(served(handle))
         return proxy
 
     yield make
+    await stack.aclose()
     await sessions.close()
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,9 +21,11 @@ from proxy.client import UpstreamError
 from proxy.dataplane.errors import BodyTooLarge, Diverted
 from proxy.dataplane.forwarding import SMALL_BODY, Tee, forward
 from proxy.dataplane.headers import request_headers
+from proxy.dataplane.http1 import Request, Responder
 from proxy.dataplane.trip import Trip
 from proxy.upstream import Pool
 from tests.integration.proxy.conftest import WAIT_S, url_of
+from tests.unit.proxy.dataplane.fronts import served
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
@@ -80,23 +84,42 @@ def upstream_app(upstream: Upstream) -> web.Application:
     return app
 
 
+class Recording:
+    """The handler's Responder, recording how the answer was written: in one write or streamed."""
+
+    def __init__(self, responder: Responder, front: Front) -> None:
+        self._responder, self._front = responder, front
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._responder, name)
+
+    async def send(self, status: int, headers: list[tuple[str, str]], body: bytes = b"") -> None:
+        self._front.returned.append(("whole", dict(headers)))
+        await self._responder.send(status, headers, body)
+
+    async def start(self, status: int, headers: list[tuple[str, str]], *, reason: str | None = None) -> None:
+        self._front.returned.append(("streamed", dict(headers)))
+        await self._responder.start(status, headers, reason=reason)
+
+
 @dataclass
 class Front:
     """The stand-in for the proxy's handler, and what it saw of each request."""
 
-    client: TestClient[web.Request, web.Application] = field(init=False)
+    client: aiohttp.ClientSession = field(init=False)
     trips: list[Trip] = field(default_factory=list)
-    returned: list[web.StreamResponse] = field(default_factory=list)
+    returned: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (how, headers) per answer
     raised: list[Exception] = field(default_factory=list)
-    sent_before_raise: list[int] = field(default_factory=list)  # bytes already sent to the client
+    sent_before_raise: list[bool] = field(default_factory=list)  # had the answer started when it raised?
 
 
 FrontFactory = Callable[..., Awaitable[Front]]
 
 
 @pytest.fixture
-async def make_front(aiohttp_client: ClientFactory) -> AsyncIterator[FrontFactory]:
+async def make_front() -> AsyncIterator[FrontFactory]:
     pools: list[Pool] = []
+    stack = AsyncExitStack()
 
     async def make(
         base: str, *, max_body_bytes: int = 10 * 1024 * 1024, tee: Tee | None = None,
@@ -106,29 +129,27 @@ async def make_front(aiohttp_client: ClientFactory) -> AsyncIterator[FrontFactor
         pool = Pool(base)
         pools.append(pool)
 
-        async def handle(request: web.Request) -> web.StreamResponse:
-            path, _, query = request.raw_path.partition("?")
-            trip = Trip(request, REQUEST_ID, path, query, upstream="legacy", role="default")
+        async def handle(request: Request, responder: Responder) -> None:
+            recording: Any = Recording(responder, front)
+            trip = Trip(request, recording, REQUEST_ID, request.path, request.query, upstream="legacy",
+                        role="default")  # fmt: skip
             trip.headers = request_headers(request, trip.request_id, ())
             front.trips.append(trip)
             try:
-                response = await forward(
-                    trip, pool, request.raw_path, connect_timeout_s=2.0, read_timeout_s=5.0,
+                await forward(
+                    trip, pool, request.target, connect_timeout_s=2.0, read_timeout_s=5.0,
                     max_body_bytes=max_body_bytes, tee=tee, divert=divert,
                 )  # fmt: skip
             except (BodyTooLarge, Diverted, UpstreamError) as exc:
                 front.raised.append(exc)
-                front.sent_before_raise.append(request.writer.output_size if request.writer else 0)
-                return web.Response(status=299, text=type(exc).__name__)  # answered by the front itself
-            front.returned.append(response)
-            return response
+                front.sent_before_raise.append(responder.started)
+                await responder.send(299, [], type(exc).__name__.encode())  # answered by the front itself
 
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handle)
-        front.client = await aiohttp_client(app)
+        front.client = await stack.enter_async_context(served(handle))
         return front
 
     yield make
+    await stack.aclose()
     for pool in pools:
         await pool.close()
 
@@ -148,12 +169,12 @@ async def test_a_small_answer_is_sent_whole_in_one_response_with_hop_by_hop_head
     response = await front.client.get("/small", headers={"Keep-Alive": "timeout=9", "X-Client": "1"})
 
     assert (response.status, await response.read()) == (200, b"small answer")
-    returned = front.returned[0]
-    assert type(returned) is web.Response  # read whole, then one write of head and body
+    how, returned = front.returned[0]
+    assert how == "whole"  # read whole, then one write of head and body
     assert response.headers["Content-Length"] == str(len(b"small answer"))
     assert response.headers["X-Kept"] == "yes"
     assert response.headers["X-Request-ID"] == REQUEST_ID
-    assert [name for name in HOP_BY_HOP_OUT if name in returned.headers] == []
+    assert [name for name in HOP_BY_HOP_OUT if name in returned] == []
     assert [name for name in ("X-Hop", "Keep-Alive", "Proxy-Authenticate") if name in response.headers] == []
     assert recorded.seen == [("GET", "/small", REQUEST_ID, 0)]
     assert front.trips[0].failures is None
@@ -168,7 +189,7 @@ async def test_a_large_answer_is_streamed_through_byte_for_byte(
     response = await front.client.get("/large")
 
     assert await response.read() == LARGE
-    assert type(front.returned[0]) is web.StreamResponse  # streamed, never held whole
+    assert front.returned[0][0] == "streamed"  # streamed, never held whole
     assert response.headers["X-Request-ID"] == REQUEST_ID
     assert front.trips[0].failures is None
 
@@ -182,7 +203,7 @@ async def test_an_answer_of_unknown_length_is_streamed_as_it_comes(
     response = await front.client.get("/chunked")
 
     assert await response.read() == b"one;two;three"
-    assert type(front.returned[0]) is web.StreamResponse
+    assert front.returned[0][0] == "streamed"
     assert "Content-Length" not in response.headers
 
 
@@ -205,7 +226,7 @@ async def test_a_diverted_status_raises_before_anything_reaches_the_client(
     (raised,) = front.raised
     assert isinstance(raised, Diverted)
     assert raised.status == 503
-    assert front.sent_before_raise == [0]
+    assert front.sent_before_raise == [False]
     assert (passed.status, await passed.text()) == (404, "upstream's own answer")
     assert statuses == [503, 404]
     assert len(recorded.seen) == 2
@@ -254,7 +275,7 @@ async def test_a_declared_body_over_the_limit_is_refused_before_the_upstream_is_
     response = await front.client.post("/echo", data=b"x" * 11)
 
     assert (response.status, await response.text()) == (299, "BodyTooLarge")
-    assert front.sent_before_raise == [0]
+    assert front.sent_before_raise == [False]
     assert recorded.seen == []
 
 
