@@ -4,8 +4,9 @@
 1. The parts, in-process (timeit): rendering a request head; llhttp parsing one response with the
    connection's parser reused against a new parser per response.
 2. Whole requests on loopback, sequential, keep-alive: proxy.upstream.Pool against aiohttp's
-   ClientSession (as proxy.client.new_session() sets it up). The upstream is a minimal uvloop
-   Protocol in a child process, so the client's CPU time per request (process_time) is the client's own.
+   ClientSession (set up as the proxy's upstream path was before proxy/upstream/). The upstream
+   is a minimal uvloop Protocol in a child process, so the client's CPU time per request
+   (process_time) is the client's own.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import aiohttp
 import uvloop
 from httptools import HttpResponseParser
 
-from proxy.client import new_session
 from proxy.upstream import Pool
 from proxy.upstream.connection import Connection
 from proxy.upstream.state import HEAD
@@ -111,7 +111,11 @@ async def _measure(
 
 async def round_trips(url: str, n: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
     pool = Pool(url)
-    session = new_session()
+    session = aiohttp.ClientSession(  # as the proxy's upstream path was set up before proxy/upstream/
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30),
+        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+        skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+    )
     timeout = aiohttp.ClientTimeout(total=None, connect=7.0, sock_connect=2.0, sock_read=5.0)
 
     async def upstream_pool() -> bytes:

@@ -15,15 +15,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (  # the first that matches a file wins
     (
         "routing decision",
-        ("proxy/routing.py", "proxy/rules.py", "proxy/bucketing.py", "proxy/paths.py", "proxy/clientip.py"),
+        ("proxy/routing/", "proxy/config/paths.py", "proxy/dataplane/requestfacts.py",
+         "proxy/routing.py", "proxy/rules.py", "proxy/bucketing.py", "proxy/paths.py", "proxy/clientip.py"),
     ),
     ("metrics", ("proxy/metrics/", "prometheus_client/")),
     ("access log", ("structlog/", "logging/", "strangler_common/logs", "json/")),
     ("shadow", ("proxy/shadow",)),
-    ("proxy handler + forwarding", ("proxy/handler.py", "proxy/forwarding.py", "proxy/upstreams.py")),
+    ("http1 server (client side)", ("proxy/dataplane/http1/", "proxy/dataplane/listener.py", "httptools/")),
+    ("upstream client (httptools)", ("proxy/upstream/",)),
+    (
+        "proxy handler + forwarding",
+        ("proxy/dataplane/", "proxy/resilience/", "proxy/client.py",
+         "proxy/handler.py", "proxy/forwarding.py", "proxy/upstreams.py"),
+    ),
     (
         "aiohttp client (upstream side)",
         ("aiohttp/client", "aiohttp/connector", "aiohttp/streams", "aiohttp/tracing", "yarl/"),
@@ -40,7 +47,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("asyncio / event loop", ("asyncio/", "uvloop/")),
-)
+)  # fmt: skip
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 

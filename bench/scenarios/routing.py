@@ -58,25 +58,23 @@ def run(ctx: Context) -> ScenarioResult:
 def gap_note(profile: profiling.ProfileSummary, per_request_s: float) -> str:
     """What limits the proxy against nginx, and what would close the gap (numbers from this run)."""
     share = {name: value * 100 for name, value in profile.by_category}
-    aiohttp = share.get("aiohttp server (client side)", 0) + share.get("aiohttp client (upstream side)", 0)
+    wire = share.get("http1 server (client side)", 0) + share.get("upstream client (httptools)", 0)
     own = ("routing decision", "access log", "metrics", "proxy handler + forwarding", "shadow")
     ours = sum(share.get(k, 0) for k in own)
     return (
         f"What limits it: one proxied request costs about {per_request_s * 1e6:.0f} µs of CPU on one core. "
-        f"{aiohttp:.0f} % of the samples are aiohttp itself — parsing and writing HTTP on the client side "
-        "and a full ClientSession request (timeouts, header building, response parsing) on the upstream "
-        f"side — and {ours:.0f} % is our own code (routing {share.get('routing decision', 0):.0f} %, "
-        f"access log {share.get('access log', 0):.0f} %, metrics {share.get('metrics', 0):.0f} %, handler "
-        f"and forwarding {share.get('proxy handler + forwarding', 0):.0f} %). Even with our code at zero, "
-        "the aiohttp floor is several times nginx's CPU per request (the issue's own baseline, a 60-line "
-        "aiohttp proxy with no features, is 0.25–0.35× nginx's throughput and ≈ 5× its CPU), so the "
-        "≥ 0.6× / ≤ 2× / +0.3 ms targets cannot be met by tuning this Python hot path. What would close "
-        "the gap: more workers (`--workers N`, scenario 2) for throughput on bigger machines; trimming "
-        "our per-request work (the access-log line, per-request header copies and the failover wrapper "
-        "in forwarding); and for CPU and latency parity, a compiled data plane (nginx/Envoy/pingora "
-        "doing the forwarding, "
-        "with this Python process as its routing control plane via a config it renders), or a "
-        "hand-written asyncio Protocol forwarder on httptools instead of aiohttp's client."
+        f"{wire:.0f} % of the samples are the protocol-level data plane (the http1 server and the "
+        "upstream client on llhttp, most of it in the socket writes), "
+        f"{share.get('asyncio / event loop', 0):.0f} % the event loop, and {ours:.0f} % our own per-request "
+        f"work (routing {share.get('routing decision', 0):.0f} %, "
+        f"access log {share.get('access log', 0):.0f} %, metrics {share.get('metrics', 0):.0f} %, "
+        "handler and forwarding "
+        f"{share.get('proxy handler + forwarding', 0):.0f} %). What is left between this and nginx is "
+        "Python's cost per event-loop callback and per call: the JSON access line and the per-request "
+        "record, one task per request, the Trip and the header copies. What would close more of it: "
+        "more workers (`--workers auto`, scenario 2) for throughput, a cheaper access-log encoder "
+        "(msgspec/orjson) or buffered log writes, and for CPU parity a compiled data plane (nginx/Envoy "
+        "forwarding, this process as its control plane)."
     )
 
 

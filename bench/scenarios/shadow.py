@@ -58,19 +58,15 @@ def run(ctx: Context) -> ScenarioResult:
     if any(row.met is False for row in result.rows):
         result.notes.append(
             "Where shadowing is felt, it is CPU on the proxy's one core, not waiting for the candidate: the "
-            "copy is a second upstream request (built, sent, read, compared) on the same event loop, and "
-            "its task gets the loop before the handler has written the primary's answer to the client. "
-            "The candidate's behaviour changes how much work that is: a down candidate costs a refused "
-            "connect per copy until the shadow breaker opens (5 failures), then only a breaker check and "
-            "a counted `error` (with a probe every 5–60 s), and a 2 s candidate keeps 32 copies in "
-            "flight and drops the rest (counted), which shows in the p99 more than in the p50. An "
-            "experiment that made the copy wait for the primary's upstream answer (Envoy's order) did "
-            "not help (p50 1.13–1.18× of off in that run): that answer is complete before the client's "
-            "bytes are written, so the copy still runs first. What would close it: start the copy only "
-            "after the client's response is written (a response-sent hook in the handler), make the "
-            "failure paths cheaper, or give the proxy a second worker. A p99 of one round rests on its "
-            f"1 % slowest requests (about {s.shadow_rate * s.shadow_s / 100:.0f}), so single rounds swing "
-            "widely on a shared machine."
+            "copy starts only after the client's whole answer is written, but it is still a second "
+            "upstream request (built, sent, read, compared) on the same event loop, competing with the next "
+            "requests. The candidate's behaviour changes how much work that is: a down candidate costs a "
+            "refused connect per copy until the shadow breaker opens (5 failures), then only a breaker "
+            "check and a counted `error` (with a probe every 5–60 s), and a 2 s candidate keeps 32 copies "
+            "in flight and drops the rest (counted). What would close the rest: a second worker "
+            "(`--workers auto`), or a cheaper failure path for a down candidate. A p99 of one round rests "
+            f"on its 1 % slowest requests (about {s.shadow_rate * s.shadow_s / 100:.0f}), so single rounds "
+            "swing widely on a shared machine."
         )
     for arm in ARMS[1:]:
         counts = ", ".join(f"{k} {v:.0f}" for k, v in sorted(outcomes[arm].items()) if v) or "none"

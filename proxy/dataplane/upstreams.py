@@ -6,9 +6,8 @@ at most `max_connections` requests in flight, a request that finds none free wai
 and then gets UpstreamBusy (503). On reload, pools for new or re-pointed upstreams are created and
 those for removed or re-pointed ones (or a changed ca_bundle) are retired: a retired pool closes once
 the last request that leased it finishes, so a reload never cuts an in-flight request. Timeouts are per
-request (they come from the table the request started with), not per pool. WebSocket upgrades still
-go through aiohttp's client: one ClientSession for all of them (ws_session), made by proxy.client's
-factory on first use.
+request (they come from the table the request started with), not per pool. A WebSocket upgrade
+takes a slot too; its connection is its own (dataplane/websocket.py).
 """
 
 from __future__ import annotations
@@ -19,11 +18,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
-import aiohttp
 import structlog
 from yarl import URL
 
-from proxy.client import UpstreamError, new_session
+from proxy.client import UpstreamError
 from proxy.resilience.slots import Slots
 from proxy.routing import UpstreamSpec
 from proxy.upstream import Pool
@@ -67,15 +65,6 @@ class UpstreamSessions:
 
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
-    _ws_session: aiohttp.ClientSession | None = None
-
-    @property
-    def ws_session(self) -> aiohttp.ClientSession:
-        """The ClientSession WebSocket upgrades go through (a lease's slot is still taken for each)."""
-        if self._ws_session is None or self._ws_session.closed:
-            self._ws_session = new_session()
-        return self._ws_session
-
     def sync(self, upstreams: Mapping[str, UpstreamSpec]) -> None:
         for name, spec in upstreams.items():
             entry = self._entries.get(name)
@@ -124,8 +113,6 @@ class UpstreamSessions:
         entries = list(self._entries.values())
         self._entries.clear()
         await asyncio.gather(*(entry.pool.close() for entry in entries), *self._closing)
-        if self._ws_session is not None:
-            await self._ws_session.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,8 @@
 (httptools, strict parsing), one keep-alive Pool per upstream.
 
 Pool.request() sends one request and returns a Response (the head; the body read whole or streamed with
-flow control); release() or close() ends the exchange. Failures are proxy.client.UpstreamError of the
-kinds proxy.client.classify gives aiohttp's. A leaf: imports nothing of the proxy but proxy.client.
+flow control); release() or close() ends the exchange. Failures are proxy.client.UpstreamError (connect,
+timeout, reset, protocol). A leaf: imports nothing of the proxy but proxy.client.
 
     response = await pool.request("GET", target, headers, connect_timeout_s=2, read_timeout_s=30)
     try:

@@ -1,4 +1,4 @@
-"""How an upstream exchange fails, in the kinds proxy.client.classify gives aiohttp's failures.
+"""How an upstream exchange fails, as proxy.client.UpstreamError kinds.
 
 connect (refused, unreachable, DNS, TLS handshake, certificate verification), timeout (the connect
 timeout is a connection failure; a slow head or a stalled body is not), reset (the connection closed

@@ -76,7 +76,7 @@ class Pool:
         from the pool's URL, and hop-by-hop and framing headers are dropped (a rendered block carrying one
         is refused). `body`: None, bytes (sent with Content-Length), or an async iterable of bytes: sent
         chunked, or as-is when `content_length` gives its length (a stream that ends short or runs long
-        raises BodyLengthError). Raises proxy.client.UpstreamError as classify() would.
+        raises BodyLengthError). Raises proxy.client.UpstreamError.
         """
         if self._closed:
             raise RuntimeError(f"the pool for {self._name} is closed")

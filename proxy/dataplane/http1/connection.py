@@ -242,5 +242,7 @@ class Http1Connection(Deadlines):
 
     def detach(self) -> tuple[asyncio.Transport, bytes]:
         transport, tail = self._detach()
+        if self._task is not None:
+            self.server.keep(self._task)  # the relay runs in it; this connection is about to be dropped
         self.server.forget(self)
         return transport, tail

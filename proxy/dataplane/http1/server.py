@@ -40,6 +40,9 @@ class Http1Server:
         self._max_connections = max_connections
         self._on_event = on_event
         self._open: set[Http1Connection] = set()
+        # Handlers of detached connections (a relay after a 101): nothing else holds their tasks once the
+        # socket has another protocol, and a task nobody holds is collected while it is still running.
+        self._detached: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._drained: asyncio.Future[None] | None = None
 
@@ -60,6 +63,11 @@ class Http1Server:
             return False
         self._open.add(connection)
         return True
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a detached connection's handler task until it ends."""
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
 
     def forget(self, connection: Http1Connection) -> None:
         self._open.discard(connection)

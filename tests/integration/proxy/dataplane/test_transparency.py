@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import re
 from collections.abc import AsyncIterator
@@ -231,6 +232,19 @@ async def test_a_websocket_upgrade_passes_through_with_messages_and_close_code(
         assert message.type is WSMsgType.CLOSE
         assert message.data == 4001
         assert message.extra == "see you"
+
+
+async def test_a_websocket_relay_survives_a_garbage_collection(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    """After the 101 the socket belongs to the relay; the task running it must be held by the server,
+    or the collector may destroy it mid-conversation (seen under load as a connection closed at once)."""
+    proxy, _, _ = await _proxy(make_proxy, upstreams)
+    async with proxy.client.ws_connect("/ws") as ws:
+        await asyncio.sleep(0)  # the relay is in place and waiting on both sockets
+        gc.collect()
+        await ws.send_str("still there")
+        assert (await ws.receive(timeout=WAIT_S)).data == "legacy:still there"
 
 
 async def test_a_client_that_disconnects_cancels_the_upstream_request(

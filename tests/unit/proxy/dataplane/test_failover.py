@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from proxy.client import CircuitOpen, UpstreamError, classify
+from proxy.client import CircuitOpen, UpstreamError
 from proxy.config import parse_config
 from proxy.dataplane.failover import Caller
 from proxy.dataplane.headers import request_headers
@@ -180,7 +180,8 @@ async def test_an_open_breaker_refuses_without_a_connection_and_the_guard_counts
 ) -> None:
     new_url, accepted = counting_listener
     proxy = await make_proxy(routes_yaml(new_url, legacy[0], new_failures=1))
-    proxy.resilience.settle("new", classify(ConnectionResetError()))  # one connection failure opens it
+    reset = UpstreamError("reset", timeout=False, detail="reset", connection_failure=True)
+    proxy.resilience.settle("new", reset)  # one connection failure opens it
 
     response = await proxy.client.get("/api/images/cat")
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import textwrap
 
-import aiohttp
 from prometheus_client import CollectorRegistry
 
-from proxy.client import UpstreamError, classify
+from proxy.client import UpstreamError
 from proxy.config import Config, parse_config
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.fallback import KINDS, FallbackPolicy
@@ -38,8 +37,8 @@ BASE = textwrap.dedent("""\
         primary: legacy
     """)
 WITHOUT_IMAGES = BASE[: BASE.index("  - name: images")] + BASE[BASE.index("  - name: static") :]
-CONNECTION_FAILURE = classify(ConnectionResetError())
-SLOW = classify(aiohttp.SocketTimeoutError("Timeout on reading data from socket"))
+CONNECTION_FAILURE = UpstreamError("reset", timeout=False, detail="reset", connection_failure=True)
+SLOW = UpstreamError("timeout", timeout=True, detail="no head in time")  # slow, not unreachable
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""Failures, each as the UpstreamError kind proxy.client.classify would give it, and what they leave
+"""Failures, each as its proxy.client.UpstreamError kind, and what they leave
 behind: never a connection in the pool that could hand the next request a broken answer."""
 
 from __future__ import annotations
