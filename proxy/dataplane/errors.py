@@ -14,7 +14,8 @@ class BodyTooLarge(Exception):
 
 class BodyReadTimeout(Exception):
     """The client paused its request body longer than limits.client_read_timeout_s (408). Set on the
-    request's stream by frontdoor.py. Not a TimeoutError: that would read as the upstream timing out."""
+    request's stream by the http1 server (http1/deadlines.py). Not a TimeoutError: that would read as
+    the upstream timing out."""
 
 
 class Diverted(Exception):

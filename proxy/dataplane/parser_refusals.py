@@ -3,7 +3,7 @@
 Owns parser_bounds() (the limits block as aiohttp's max_line_size / max_field_size / max_headers),
 refusal() (the status, code and message for a parser exception: never the input echoed back) and
 error_bytes() (a complete JSON error response for when there is no request to answer). Kept apart
-from frontdoor.py, which wires them into the connection, only to keep both modules small.
+from the http1 server (http1/refusals.py), which answers with them.
 """
 
 from __future__ import annotations

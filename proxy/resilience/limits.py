@@ -1,7 +1,7 @@
 """The request limits checked on every parsed request, with the live `limits` block (pure).
 
 Owns request_refusal(): the request target's length, the number and total size of header
-lines. aiohttp's parser already refuses what passes its bounds (dataplane/frontdoor.py, fixed at start); this
+lines. The http1 server already refuses what passes the live bounds (dataplane/http1/); this
 applies the current routes.yaml values, so a lowered limit takes effect on reload, in the same words.
 """
 

@@ -29,9 +29,9 @@ from hypothesis import strategies as st
 
 from proxy.config.resilience import Limits
 from proxy.dataplane.errors import BodyReadTimeout, BodyTooLarge
-from proxy.dataplane.frontdoor import FrontDoorRunner
 from proxy.dataplane.http1 import BodyMalformed, Http1Server, Request, Responder
 from proxy.resilience.limits import request_refusal
+from tests.fuzz.aiohttp_front_door import FrontDoorRunner
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.http1_allowed import ALLOWED, Allowed, Answer, matching
 from tests.fuzz.test_http_fuzz import bodies, check, header_lines, targets, tokens, versions
@@ -72,7 +72,7 @@ async def old_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def old_expect(request: web.Request) -> web.StreamResponse | None:
-    """proxy/dataplane/expect.py's rules, without its config store and metrics."""
+    """The rules of the old proxy/dataplane/expect.py, without its config store and metrics."""
     if request.version != (1, 1):
         return None
     if request.headers.get("Expect", "").lower() != "100-continue":

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.config.resilience import Limits
-from proxy.dataplane.frontdoor import error_bytes, parser_bounds, refusal
+from proxy.dataplane.parser_refusals import error_bytes, parser_bounds, refusal
 from proxy.resilience.limits import request_refusal
 
 SMALL = Limits(max_headers=3, max_header_bytes=300, max_url_bytes=300)

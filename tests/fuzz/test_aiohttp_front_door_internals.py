@@ -1,4 +1,4 @@
-"""What proxy/dataplane/frontdoor.py takes from aiohttp beyond its public API, one assumption per check.
+"""What tests/fuzz/aiohttp_front_door.py takes from aiohttp beyond its public API, one assumption per check.
 
 FrontDoorRunner/FrontDoorServer/FrontDoorProtocol subclass aiohttp's AppRunner, Server and RequestHandler
 and read their private state. An aiohttp upgrade that changes any of it fails here, with a message naming
@@ -26,8 +26,9 @@ LINE, FIELD, HEADERS = 100, 200, 3  # the parser bounds of the connections below
 
 def changed(what: str, why: str) -> str:
     return (
-        f"aiohttp {aiohttp.__version__} changed {what}; proxy/dataplane/frontdoor.py relies on it ({why}). "
-        "Adapt proxy/dataplane/frontdoor.py to the new aiohttp, or keep the version requirements.lock pins."
+        f"aiohttp {aiohttp.__version__} changed {what}; tests/fuzz/aiohttp_front_door.py relies on it "
+        f"({why}). Adapt tests/fuzz/aiohttp_front_door.py to the new aiohttp, or keep the version "
+        "requirements.lock pins."
     )
 
 
@@ -35,7 +36,7 @@ def internal(module: str, name: str) -> Any:
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
-        pytest.fail(changed(f"where {module}.{name} lives", "frontdoor.py imports it from there"))
+        pytest.fail(changed(f"where {module}.{name} lives", "aiohttp_front_door.py imports it from there"))
 
 
 class FakeTransport(asyncio.Transport):
@@ -162,7 +163,12 @@ async def test_every_attribute_the_front_door_reads_or_overrides_is_still_there(
 
 
 async def test_the_runner_builds_its_server_in_make_server_and_the_server_builds_each_connection() -> None:
-    from proxy.dataplane.frontdoor import FrontDoorProtocol, FrontDoorRunner, FrontDoorServer, parser_bounds
+    from tests.fuzz.aiohttp_front_door import (
+        FrontDoorProtocol,
+        FrontDoorRunner,
+        FrontDoorServer,
+        parser_bounds,
+    )
 
     limits = Limits()
     runner = FrontDoorRunner(web.Application(), limits=lambda: limits)

@@ -1,6 +1,7 @@
 """Request lines the front door answers itself, before the app: an HTTP version other than 1.0 and 1.1
 (505, answered as HTTP/1.1) and CONNECT (405: no tunnels). Wraps the aiohttp Server's request factory
-and handler (the internals this relies on are pinned by tests/unit/proxy/dataplane/test_aiohttp_internals.py).
+and handler (the internals this relies on are pinned by test_aiohttp_front_door_internals.py); part
+of the differential fuzz's reference front door.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The public listener's connection layer: what aiohttp's HTTP parser refuses, answered in JSON.
+"""The reference the differential fuzz compares the http1 server with: the public listener's connection
+layer as it was on aiohttp's server (until 2026-12-02), what aiohttp's HTTP parser refuses answered in
+JSON. No longer on the request path; kept here, with the aiohttp internals it relies on pinned by
+test_aiohttp_front_door_internals.py.
 
 Owns the limits that act before a request reaches the handler: the parser's bounds (request-line length,
 header-line length, header count), the client read timeouts (for a request head, between body chunks,
@@ -30,8 +33,8 @@ from aiohttp.web_request import BaseRequest
 from proxy.config.resilience import Limits
 from proxy.dataplane.errors import BodyReadTimeout
 from proxy.dataplane.parser_refusals import error_bytes, parser_bounds, refusal
-from proxy.dataplane.versions import refuse_other_versions
 from proxy.metrics import ProxyMetrics
+from tests.fuzz.aiohttp_versions import refuse_other_versions
 
 _log = structlog.get_logger("proxy.dataplane.frontdoor")
 LimitsSource = Callable[[], Limits]
