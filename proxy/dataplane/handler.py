@@ -30,7 +30,6 @@ from proxy.dataplane.trip import Trip
 from proxy.dataplane.upstreams import UpstreamSessions
 from proxy.live.reload import ConfigStore
 from proxy.metrics import ProxyMetrics
-from proxy.resilience.limits import request_refusal
 from proxy.resilience.state import Resilience
 from proxy.routing import RequestFacts, RouteTable, decide
 from proxy.shadow.call import ShadowCall
@@ -110,12 +109,8 @@ class ProxyHandler:
         except BadPath as exc:
             await send_error(trip.responder, 400, "invalid_path", str(exc), request_id)
             return
-        table = trip.table = self.store.current.table  # read once: this request finishes on this table
-        refused = request_refusal(request.target, request.raw_headers, table.limits)
-        if refused is not None:
-            status, code, message = refused
-            await send_error(trip.responder, status, code, message, request_id)
-            return
+        # read once: this request finishes on this table (the http1 server applied its limits already)
+        table = trip.table = self.store.current.table
         facts = request_facts(request, trip.path, request_id, table)
         decision = self.resilience.steer(decide(table, facts))  # a tripped guard: no candidate at all
         trip.decided(decision)

@@ -8,7 +8,7 @@ header-line length, header count), the client read timeouts (for a request head,
 and for a whole body: slowloris), the cap on open connections (which the caller may lower to what the
 process's file descriptors allow: fdlimit.py), and the answer to every refusal the parser makes
 (malformed requests, conflicting Content-Length/Transfer-Encoding, TLS on the plain port...). Each is
-answered with the proxy's JSON error shape (worded by parser_refusals.py) and the connection is closed;
+answered with the proxy's JSON error shape (worded by aiohttp_refusals.py) and the connection is closed;
 nothing is forwarded, no stack trace leaves the process. Does not own the checks the handler makes on a
 parsed request with the live limits (limits.py).
 
@@ -32,8 +32,9 @@ from aiohttp.web_request import BaseRequest
 
 from proxy.config.resilience import Limits
 from proxy.dataplane.errors import BodyReadTimeout
-from proxy.dataplane.parser_refusals import error_bytes, parser_bounds, refusal
+from proxy.dataplane.http1.refusals import error_bytes
 from proxy.metrics import ProxyMetrics
+from tests.fuzz.aiohttp_refusals import parser_bounds, refusal
 from tests.fuzz.aiohttp_versions import refuse_other_versions
 
 _log = structlog.get_logger("proxy.dataplane.frontdoor")

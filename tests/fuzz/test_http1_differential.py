@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from proxy.config.resilience import Limits
 from proxy.dataplane.errors import BodyReadTimeout, BodyTooLarge
 from proxy.dataplane.http1 import BodyMalformed, Http1Server, Request, Responder
-from proxy.resilience.limits import request_refusal
 from tests.fuzz.aiohttp_front_door import FrontDoorRunner
+from tests.fuzz.aiohttp_refusals import request_refusal
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.http1_allowed import ALLOWED, Allowed, Answer, matching
 from tests.fuzz.test_http_fuzz import bodies, check, header_lines, targets, tokens, versions

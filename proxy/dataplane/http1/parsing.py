@@ -118,7 +118,7 @@ class Parsing(asyncio.Protocol):
         value = value.rstrip(b" \t")  # llhttp strips the whitespace before a value, not after it
         raw = self._raw
         raw.append((name, value))
-        self._header_bytes += len(name) + len(value) + 4  # "name: value\r\n", as limits.py counts
+        self._header_bytes += len(name) + len(value) + 4  # "name: value\r\n"
         limits = self._limits
         if len(raw) > limits.max_headers:
             raise self._refuse(refusals.too_many_headers(limits))

@@ -3,26 +3,49 @@ a message in the proxy's JSON error shape (pure).
 
 Owns Refused (raised from the parser's callbacks, carried to the connection), the refusals the
 connection makes with the live limits (414, 431, 413, 417, 505, 405, 400, 408, 503), and from_parser():
-what llhttp refused, worded as parser_refusals.refusal() words aiohttp's refusals. No message ever
-echoes the input: llhttp's own reason is only matched, never sent. The bytes on the wire are
-parser_refusals.error_bytes() (a complete response with `Connection: close`).
+what llhttp refused. No message ever echoes the input: llhttp's own reason is only matched, never
+sent. The bytes on the wire are error_bytes() (a complete response with `Connection: close`).
 """
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 
 from httptools import HttpParserError, HttpParserInvalidMethodError
 
 from proxy.config.resilience import Limits
-from proxy.dataplane.parser_refusals import error_bytes
 
 __all__ = [
-    "BAD_TARGET", "BAD_VERSION", "CONNECT", "HEAD_TIMEOUT", "INTERNAL", "NO_HOST", "OLD_WEBSOCKET",
+    "BAD_TARGET",
+    "BAD_VERSION",
+    "CONNECT",
+    "HEAD_TIMEOUT",
+    "INTERNAL",
+    "NO_HOST",
+    "OLD_WEBSOCKET",
     "REPEATED_HEADER",
-    "TOO_MANY_CONNECTIONS", "UPGRADE_BODY", "Refused", "body_too_large", "expectation_failed",
-    "from_parser", "header_too_large", "too_many_headers", "uri_too_long",
+    "TOO_MANY_CONNECTIONS",
+    "UPGRADE_BODY",
+    "Refused",
+    "body_too_large",
+    "error_bytes",
+    "expectation_failed",
+    "from_parser",
+    "header_too_large",
+    "too_many_headers",
+    "uri_too_long",
 ]  # fmt: skip
+
+
+def error_bytes(status: int, reason: str, code: str, message: str) -> bytes:
+    """A complete HTTP/1.1 response with the JSON error shape, for when there is no request to answer."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
 
 
 class Refused(Exception):

@@ -22,7 +22,7 @@ LEAF_IMPORTS = {"upstream": {"client"}}
 PURE = {
     "config": None,  # None: every module of the package
     "routing": None,
-    "resilience": {"breaker", "guard", "fallback", "limits", "slots", "memory"},
+    "resilience": {"breaker", "guard", "fallback", "slots", "memory"},
     "shadow": {"policy", "compare", "noise", "mismatches", "budget", "samples", "userkey"},
     "rollout": {"stats", "analysis", "state", "statefile", "yamledit"},
     "console": {"sessions", "figures", "jsonview", "overview", "pictures"},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import Config, ConfigError, load_config, parse_config
+from proxy.config import Config, ConfigError, Limits, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -362,3 +362,10 @@ def test_show_and_validate_agree_on_an_invalid_file(tmp_path: Path) -> None:
     path.write_text(VALID.replace("percent: 25", "percent: 250"))
     assert main(["show", str(path)]) == 1
     assert main(["validate", str(path)]) == 1
+
+
+def test_every_limit_has_a_safe_default() -> None:
+    limits = Limits()
+    assert (limits.max_body_bytes, limits.max_headers, limits.max_header_bytes, limits.max_url_bytes) == (
+        10 * 1024 * 1024, 100, 32 * 1024, 8 * 1024)  # fmt: skip
+    assert (limits.client_read_timeout_s, limits.max_connections) == (30.0, 4096)

@@ -1,20 +1,21 @@
-"""What the front door answers when aiohttp's HTTP parser refuses a request, and the parser's bounds (pure).
+"""What the old aiohttp front door (aiohttp_front_door.py, the differential fuzz's reference) answered when
+aiohttp's HTTP parser refused a request, and the parser's bounds (pure).
 
-Owns parser_bounds() (the limits block as aiohttp's max_line_size / max_field_size / max_headers),
-refusal() (the status, code and message for a parser exception: never the input echoed back) and
-error_bytes() (a complete JSON error response for when there is no request to answer). Kept apart
-from the http1 server (http1/refusals.py), which answers with them.
+Owns request_refusal() (the old handler's live check of the target and header limits, which the http1 server
+now makes itself), parser_bounds() (the limits block as aiohttp's max_line_size, max_field_size and
+max_headers) and refusal() (the status, code and message for a parser exception: never the input echoed
+back). The bytes on the wire are the http1 server's error_bytes().
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 
 from proxy.config.resilience import Limits
 
-__all__ = ["error_bytes", "parser_bounds", "refusal"]
+__all__ = ["Refusal", "parser_bounds", "refusal", "request_refusal"]
 
 # Longest request line around a target of max_url_bytes: "OPTIONS " + target + " HTTP/1.1".
 _REQUEST_LINE_SLACK = 32
@@ -28,16 +29,6 @@ def parser_bounds(limits: Limits) -> dict[str, int]:
     if field == line:
         line += 1
     return {"max_line_size": line, "max_field_size": field, "max_headers": limits.max_headers}
-
-
-def error_bytes(status: int, reason: str, code: str, message: str) -> bytes:
-    """A complete HTTP/1.1 response with the JSON error shape, for when there is no request to answer."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
 
 
 def refusal(exc: BaseException | None, status: int, bounds: dict[str, int]) -> tuple[int, str, str]:
@@ -59,3 +50,22 @@ def refusal(exc: BaseException | None, status: int, bounds: dict[str, int]) -> t
     if status >= 500:
         return 500, "internal_error", "the proxy failed to handle this request"
     return status, "bad_request", "the request could not be handled"
+
+
+Refusal = tuple[int, str, str]  # status, error code, message
+
+
+def request_refusal(
+    target: str, raw_headers: Sequence[tuple[bytes, bytes]], limits: Limits
+) -> Refusal | None:
+    """None when the request is within limits; otherwise the JSON error to answer with."""
+    if len(target) > limits.max_url_bytes:
+        return 414, "uri_too_long", f"the request target is longer than {limits.max_url_bytes} bytes"
+    if len(raw_headers) > limits.max_headers:
+        return 431, "too_many_headers", f"the request has more than {limits.max_headers} header lines"
+    size = 0
+    for name, value in raw_headers:
+        size += len(name) + len(value) + 4  # "name: value\r\n"
+    if size > limits.max_header_bytes:
+        return 431, "header_too_large", f"the request headers are larger than {limits.max_header_bytes} bytes"
+    return None
