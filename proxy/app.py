@@ -1,9 +1,9 @@
 """The public listener's application: the handler, its resources and their lifetimes.
 
 Owns create_app (the app factory) and the cleanup contexts: the upstream pools kept in step with
-reloads, the shadow mirror, and the file watcher. The app holds the handler (HANDLER); the public
-listener (dataplane/listener.py) serves it. The per-request path is dataplane/handler.py; the admin
-listener is admin/app.py; server.py runs both.
+reloads, the shadow mirror, the file watcher, and the access log's last batch, written when the app
+stops. The app holds the handler (HANDLER); the public listener (dataplane/listener.py) serves it. The
+per-request path is dataplane/handler.py; the admin listener is admin/app.py; server.py runs both.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from proxy.dataplane.keys import (
     STORE,
 )
 from proxy.dataplane.upstreams import ReadinessProbe, UpstreamSessions
-from proxy.live.reload import ConfigStore, Snapshot, first_look, watch
+from proxy.live.reload import ConfigStore, Snapshot
+from proxy.live.watch import first_look, watch
 from proxy.metrics import ProxyMetrics
 from proxy.resilience.state import Resilience
 from proxy.shadow.mirror import Shadower
@@ -53,7 +54,7 @@ def create_app(
     shadow_key: bytes | None = None,
 ) -> web.Application:
     """The public listener's app. `watch_interval_s=None` turns the file watcher off; an edit it sees
-    goes live once unchanged for `watch_settle_s` (at once when renamed into place: reload.watch);
+    goes live once unchanged for `watch_settle_s` (at once when renamed into place: live/watch.py);
     `access_log=False` drops the per-request log line (metrics still count every request), e.g. for
     benchmarks.
     `shadow_key` signs the marker on shadow copies; without it the copies go unmarked, and the
@@ -84,11 +85,22 @@ def create_app(
     app[HANDLER] = ProxyHandler(
         store, metrics, sessions, shadower, access_log=access_log, resilience=resilience, buffers=buffers
     )
+    app.cleanup_ctx.append(_access_log)  # first in, last out: after every other cleanup
     app.cleanup_ctx.append(_upstream_sessions)
     app.cleanup_ctx.append(_shadow)
     if watch_interval_s is not None:
         app.cleanup_ctx.append(_watcher(watch_interval_s, watch_settle_s))
     return app
+
+
+@asynccontextmanager
+async def _access_log(app: web.Application) -> AsyncIterator[None]:
+    """The access log writes in batches (strangler_common.logs.DirectLog): its last one is written when
+    the app stops, which is after the public listener drained (its lines included)."""
+    try:
+        yield
+    finally:
+        app[HANDLER].access.flush()
 
 
 @asynccontextmanager

@@ -141,9 +141,27 @@ def _admin_site(runner: web.AppRunner, host: str, port: int, path: str | None) -
 
 
 async def _stop_when_orphaned(parent: int, stop: asyncio.Event, every_s: float = 1.0) -> None:
-    """Sets `stop` once the process that started this worker is gone (the worker was handed to init)."""
-    while os.getppid() == parent:  # noqa: ASYNC110 - no event tells a process that its parent died
-        await asyncio.sleep(every_s)
+    """Sets `stop` once the process that started this worker is gone (the worker was handed to init).
+
+    On Linux the parent's pidfd tells the loop the moment it exits, with no wake-up while it lives;
+    elsewhere (or when pidfd_open is refused) the parent is looked up every `every_s`."""
+    try:
+        fd = os.pidfd_open(parent)
+    except (AttributeError, OSError):  # not Linux 5.3+, or the parent is gone already
+        while os.getppid() == parent:  # noqa: ASYNC110 - no event tells this process that its parent died
+            await asyncio.sleep(every_s)
+    else:
+        loop = asyncio.get_running_loop()
+        gone = asyncio.Event()
+        try:
+            loop.add_reader(fd, gone.set)
+            try:
+                if os.getppid() == parent:  # the pid may have been reused before it was opened
+                    await gone.wait()
+            finally:
+                loop.remove_reader(fd)
+        finally:
+            os.close(fd)
     _log.error("proxy_parent_gone", parent=parent, detail="the supervising process died; this worker stops")
     stop.set()
 

@@ -52,6 +52,7 @@ class Plan:
     port: int
     log_level: str = "INFO"
     reload_settle_s: float = 2.0
+    access_log_flush_ms: int = 100
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -70,6 +71,7 @@ def worker_argv(plan: Plan, index: int, admin_socket: str) -> list[str]:
         sys.executable, "-m", "proxy", "serve", "--config", plan.config_path,
         "--host", plan.host, "--port", str(plan.port), "--log-level", plan.log_level,
         "--reload-settle-s", str(plan.reload_settle_s),
+        "--access-log-flush-ms", str(plan.access_log_flush_ms),
         "--worker-index", str(index), "--admin-socket", admin_socket,
     ]  # fmt: skip
 

@@ -1,23 +1,39 @@
 """Structured logging: one JSON object per line on stderr, for structlog and stdlib loggers alike.
 
 Every line carries timestamp, level, service, event and (inside a request) request_id.
-JSON escaping is structlog's and the json module's, never ours.
+JSON escaping is structlog's and the json module's, never ours. DirectLog (the proxy's access log)
+renders its lines itself and writes them in batches (linebatch.py).
 """
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import logging
 import sys
-from typing import Any, TextIO
+import time
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
+from typing import Any, Final, NamedTuple, TextIO
 
 import structlog
 
+from strangler_common.linebatch import DEFAULT_BUFFER_BYTES, LineBatch
+
+DEFAULT_FLUSH_S: Final = 0.1  # how long a DirectLog line may wait for its batch (Envoy's default is 1 s)
 _SECRET_MARKERS = ("authorization", "api_key", "apikey", "secret", "password", "token", "credential")
-# What configure_logging set up, for DirectLog: (stream, service, level). None: not configured yet.
-_configured: tuple[TextIO, str, int] | None = None
+
+
+class _Setup(NamedTuple):
+    """What configure_logging set up, for the DirectLogs made after it."""
+
+    stream: TextIO
+    service: str
+    level: int
+    direct_flush_s: float
+
+
+_configured: _Setup | None = None  # None: not configured yet
 
 
 @functools.lru_cache(maxsize=4096)
@@ -35,8 +51,15 @@ def _redact_secrets(_: Any, __: str, event_dict: structlog.typing.EventDict) -> 
     return event_dict
 
 
-def configure_logging(service: str, *, level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Route structlog and the stdlib `logging` tree to one JSON-lines stream.
+def configure_logging(
+    service: str,
+    *,
+    level: str = "INFO",
+    stream: TextIO | None = None,
+    direct_flush_s: float = DEFAULT_FLUSH_S,
+) -> None:
+    """Route structlog and the stdlib `logging` tree to one JSON-lines stream. A DirectLog made afterwards
+    holds its lines up to `direct_flush_s` before writing them (0: each line is written at once).
 
     Call once, from an entry point (never at import time).
     """
@@ -45,7 +68,9 @@ def configure_logging(service: str, *, level: str = "INFO", stream: TextIO | Non
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         raise ValueError(f"unknown log level {level!r}")
-    _configured = (out, service, numeric_level)
+    if not direct_flush_s >= 0:  # also refuses nan
+        raise ValueError(f"the flush interval must be 0 or more seconds, not {direct_flush_s!r}")
+    _configured = _Setup(out, service, numeric_level, direct_flush_s)
 
     def add_service(_: Any, __: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
         event_dict.setdefault("service", service)
@@ -91,33 +116,74 @@ def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name) if name is None else structlog.get_logger().bind(logger=name)
 
 
+def _float(value: float) -> str:
+    # json's spelling: repr when finite, else NaN / Infinity / -Infinity (inf - inf is nan, never 0)
+    return float.__repr__(value) if value - value == 0 else json.dumps(value)
+
+
+# How DirectLog writes a value of each exact type, byte for byte as json.dumps does; any other type (bool,
+# None, a subclass) goes through json.dumps itself.
+_ENCODE: Final[dict[type, Callable[[Any], str]]] = {
+    str: encode_basestring_ascii,
+    int: int.__repr__,
+    float: _float,
+}
+
+
+def _literal(text: str) -> str:
+    """`text` as a JSON string inside a %-template: its own '%' are no placeholders."""
+    return json.dumps(text).replace("%", "%%")
+
+
 class DirectLog:
-    """INFO lines of one event, written straight to the stream configure_logging set up, in the same
-    JSON shape as every other line (the fields, then event, level, timestamp, service), without running
-    structlog's processor chain: for a line written on every request (the proxy's access log). Its
-    field names are fixed when it is made and checked once against the secret markers; made while
-    logging is not configured (or was reset), or with INFO filtered out, it writes nothing."""
+    """INFO lines of one event, written to the stream configure_logging set up, in the same JSON shape as
+    every other line (the fields, then event, level, timestamp, service), without running structlog's
+    processor chain: for a line written on every request (the proxy's access log). Its field names are
+    fixed when it is made and checked once against the secret markers; made while logging is not
+    configured (or was reset), or with INFO filtered out, it writes nothing.
 
-    __slots__ = ("_fields", "_stream", "_tail", "enabled")
+    Lines are rendered into a template made once, then written in batches (linebatch.LineBatch): one
+    at most `flush_s` old (None: configure_logging's `direct_flush_s`; 0: each line at once), of at
+    most `buffer_bytes`; flush() writes the batch now."""
 
-    def __init__(self, event: str, fields: tuple[str, ...]) -> None:
+    __slots__ = ("_batch", "_count", "_epoch", "_second", "_template", "enabled")
+
+    def __init__(
+        self,
+        event: str,
+        fields: tuple[str, ...],
+        *,
+        flush_s: float | None = None,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    ) -> None:
         secret = [name for name in fields if _names_a_secret(name)]
         if secret:
             raise ValueError(f"a directly written line cannot carry {secret}: they name secrets")
-        self._fields = fields
         configured = _configured if structlog.is_configured() else None  # not after reset_defaults()
-        stream, service, level = configured or (sys.stderr, "", logging.CRITICAL + 1)
-        self._stream = stream
-        self.enabled = level <= logging.INFO
-        self._tail = (json.dumps(event), json.dumps(service))
+        setup = configured or _Setup(sys.stderr, "", logging.CRITICAL + 1, 0.0)
+        self.enabled = setup.level <= logging.INFO
+        interval = setup.direct_flush_s if flush_s is None else flush_s
+        self._batch = LineBatch(setup.stream, flush_s=interval, buffer_bytes=buffer_bytes)
+        self._count = len(fields)
+        # The whole line but the values and the time, rendered once; ASCII, as every value json writes.
+        names = "".join(f"{_literal(name)}: %s, " for name in fields)
+        self._template = "{" + names + f'"event": {_literal(event)}, "level": "info", ' \
+            f'"timestamp": "%s.%06dZ", "service": {_literal(setup.service)}}}\n'  # fmt: skip
+        self._epoch, self._second = -1, ""  # the time to the second, formatted once per second
 
     def __call__(self, *values: Any) -> None:
         if not self.enabled:
             return
-        line = dict(zip(self._fields, values, strict=True))
-        now = datetime.datetime.now(tz=datetime.UTC).isoformat().replace("+00:00", "Z")
-        event, service = self._tail
-        rendered = json.dumps(line)[:-1]
-        rendered += f', "event": {event}, "level": "info", "timestamp": "{now}", "service": {service}}}\n'
-        self._stream.write(rendered)
-        self._stream.flush()
+        if len(values) != self._count:
+            raise ValueError(f"{self._count} values expected, got {len(values)}")
+        epoch, nanos = divmod(time.time_ns(), 1_000_000_000)
+        if epoch != self._epoch:
+            self._epoch, self._second = epoch, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+        encode = _ENCODE.get
+        line = self._template % (*[encode(type(v), json.dumps)(v) for v in values], self._second,
+                                 nanos // 1000)  # fmt: skip
+        self._batch.add(line)
+
+    def flush(self) -> None:
+        """Write the batch now (the proxy does when it stops)."""
+        self._batch.flush()

@@ -14,7 +14,7 @@ into `max_body_bytes: 10` and drop every route after it). So:
   rename: its last change is its last write (ctime == mtime), so it settles like an in-place edit.
 
 A content that was tried and did not parse is not tried again until the file changes. Owns no I/O
-(reload.watch reads the file and reloads) and no parsing.
+(live/watch.py reads the file and reloads) and no parsing.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import hashlib
 
 import structlog
 
-from proxy.config import Config, ConfigError, parse_config
+from proxy.config import Config, ConfigError
 from proxy.config.progressive import Progressive
 from proxy.controller.events import figures_dict, state_dict, verdict_dict
 from proxy.controller.figures import Unusable, interval_figures
@@ -154,7 +154,7 @@ class Controller:
     def _parse(self, text: str) -> Config | None:
         where = self.rollouts.target.description
         try:
-            config = parse_config(text, filename=where)
+            config = self.rollouts.parse(text)  # an unchanged text is not parsed again
         except ConfigError as exc:
             digest = _digest(text)
             if self._said_invalid != digest:

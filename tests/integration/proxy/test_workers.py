@@ -4,6 +4,7 @@ admin port that covers them all; a killed worker is replaced, a crash loop stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -210,6 +211,28 @@ async def test_a_worker_that_keeps_dying_stops_the_proxy_with_exit_1_and_says_wh
         assert not await accepts(served.port)
 
 
+async def test_workers_whose_parent_is_killed_stop_by_themselves_and_free_the_port(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    config = await one_upstream(tmp_path, aiohttp_server)
+    async with workers_proxy(config, "2") as served:
+        pids = [worker["pid"] for worker in await started(served)]
+        assert await send(served, 4) == [200] * 4
+        try:
+            served.process.kill()  # no SIGTERM fan-out: the workers must notice by themselves
+            await served.process.wait()
+            for worker in (0, 1):
+                gone = await asyncio.wait_for(served.wait_for_log("proxy_parent_gone", worker=worker),
+                                              BOUND_S)  # fmt: skip
+                assert (gone["level"], gone["parent"]) == ("error", served.process.pid)
+                await asyncio.wait_for(served.wait_for_log("proxy_stopped", worker=worker), BOUND_S)
+            assert not await accepts(served.port)
+        finally:  # a worker that missed its parent's death must not outlive the test
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
 async def test_workers_auto_starts_one_worker_per_usable_cpu(
     tmp_path: Path, aiohttp_server: AiohttpServer
 ) -> None:
@@ -223,3 +246,32 @@ async def test_workers_auto_starts_one_worker_per_usable_cpu(
             assert len(await started(served)) == expected
             assert await served.metric("strangler_workers") == expected
         assert await stopped(served) == 0
+
+
+async def test_workers_sharing_one_stderr_write_every_access_line_whole_and_once_by_their_exit(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    config = await one_upstream(tmp_path, aiohttp_server)
+    sent = {f"whole-{i:03d}": f"/{i:03d}/" + "p" * 1200 for i in range(REQUESTS)}  # ~3 lines per write
+    # Lines wait for SIGTERM (the interval is far longer than the test): each worker writes its batch as it
+    # stops, into the one stderr pipe both inherited from the parent.
+    async with workers_proxy(config, "2", args=["--access-log-flush-ms", "10000"]) as served:
+        workers = await started(served)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT_S)) as session:
+
+            async def one(request_id: str, path: str) -> int:
+                headers = {"Connection": "close", "X-Request-ID": request_id}
+                async with session.get(served.url + path, headers=headers) as response:
+                    await response.read()
+                    return response.status
+
+            assert await asyncio.gather(*(one(*item) for item in sent.items())) == [200] * REQUESTS
+        for worker in workers:  # both have lines to write
+            assert await worker_metric(worker["admin_socket"], "strangler_requests_total") > 0
+        assert await stopped(served) == 0
+    # workers_proxy has read the shared stderr to its end
+
+    assert not served.logged("(not json)")  # every line whole (each write: whole lines, <= PIPE_BUF bytes)
+    public = [line for line in served.logged("request") if "route" in line]  # not the admin listeners'
+    assert len(public) == REQUESTS  # each line once
+    assert {line["request_id"]: line["path"] for line in public} == sent

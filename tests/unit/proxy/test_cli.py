@@ -212,6 +212,23 @@ def test_serve_passes_the_reload_settle_time_and_refuses_a_negative_one(
     assert "--reload-settle-s" in capsys.readouterr().err
 
 
+def test_serve_hands_the_access_log_flush_interval_to_logging_and_refuses_a_bad_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_fake_server(monkeypatch, fake_server([]))
+    configured: list[dict[str, Any]] = []
+    monkeypatch.setattr("proxy.__main__.configure_logging", lambda *args, **kwargs: configured.append(kwargs))
+    assert main(["serve", "--config", "r.yaml"]) == 0
+    assert main(["serve", "--config", "r.yaml", "--access-log-flush-ms", "250"]) == 0
+    assert main(["serve", "--config", "r.yaml", "--access-log-flush-ms", "0"]) == 0
+    assert [kwargs["direct_flush_s"] for kwargs in configured] == [0.1, 0.25, 0.0]
+    for bad in ("-1", "10001", "0.5", "soon"):
+        with pytest.raises(SystemExit) as exited:
+            main(["serve", "--config", "r.yaml", "--access-log-flush-ms", bad])
+        assert exited.value.code == 2
+    assert "whole number of milliseconds from 0 to 10000" in capsys.readouterr().err
+
+
 def test_serve_help_says_what_the_settle_time_is_for() -> None:
     result = run_cli("serve", "--help")
     assert result.returncode == 0

@@ -24,6 +24,7 @@ PURE = {
     "routing": None,
     "resilience": {"breaker", "guard", "fallback", "slots", "memory"},
     "shadow": {"policy", "compare", "noise", "mismatches", "budget", "samples", "userkey"},
+    "live": {"gate"},
     "rollout": {"stats", "analysis", "state", "statefile", "yamledit"},
     "console": {"sessions", "figures", "jsonview", "overview", "pictures"},
 }

@@ -14,7 +14,10 @@ def test_a_worker_is_told_its_index_its_private_admin_socket_and_the_shared_port
     assert options == {
         "--config": "routes.yaml", "--host": "0.0.0.0", "--port": "8080", "--log-level": "DEBUG",
         "--reload-settle-s": "0.5", "--worker-index": "3", "--admin-socket": "/tmp/p/worker-3.sock",
+        "--access-log-flush-ms": "100",
     }  # fmt: skip
+    argv = worker_argv(Plan("routes.yaml", "0.0.0.0", 8080, "INFO", 2.0, 0), 0, "/tmp/p/worker-0.sock")
+    assert argv[argv.index("--access-log-flush-ms") + 1] == "0"
 
 
 def test_workers_get_the_secrets_the_parent_read_never_the_files_again() -> None:

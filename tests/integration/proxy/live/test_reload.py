@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from proxy.config.settle import Seen
 from proxy.dataplane.keys import METRICS, STORE
-from proxy.live.reload import watch
+from proxy.live.watch import watch
 from tests.integration.proxy.conftest import (
     WAIT_S,
     Proxy,

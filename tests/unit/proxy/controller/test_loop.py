@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from proxy.config import parse_config
 from proxy.controller.loop import ControllerError
 from proxy.controller.target import FileTarget
 from tests.unit.proxy.controller.rig import FAILING, HEALTHY, QUIET, ROUTES, Rig, analysed, changed_lines
@@ -319,3 +320,30 @@ async def test_an_unreadable_state_file_stops_the_start_with_what_to_do(rig: Rig
         await rig.controller().start()
     assert rig.percent() == 0
 
+
+
+async def test_an_unchanged_file_is_parsed_once_however_often_it_is_read_and_again_once_it_changes(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import proxy.controller.rollouts as rollouts
+
+    parsed: list[str] = []
+
+    def counted(text: str, **kwargs: Any) -> Any:
+        parsed.append(text)
+        return parse_config(text, **kwargs)
+
+    controller = rig.controller()
+    await controller.start()
+    monkeypatch.setattr(rollouts, "parse_config", counted)
+    for _ in range(5):  # every refresh reads the file, and looks at it once more per route
+        await controller.follow()
+    assert parsed == [rig.path.read_text()]
+
+    broken = rig.path.read_text().replace("default_upstream: legacy", "default_upstream: nowhere")
+    rig.path.write_text(broken)
+    with capture_logs() as logs:
+        for _ in range(3):
+            await controller.follow()
+    assert parsed[1:] == [broken]  # an invalid text too: refused once, from then on as it was
+    assert len(events(logs, "rollout_target_invalid")) == 1

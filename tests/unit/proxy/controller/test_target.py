@@ -14,7 +14,7 @@ from proxy.config.settle import Settler
 from proxy.controller import target as target_module
 from proxy.controller.configmap import ConfigMapTarget
 from proxy.controller.target import Conflict, FileTarget, parse_target
-from proxy.live.reload import look
+from proxy.live.watch import look
 
 TEXT = "version: 1\r\n# a comment, CRLF line endings kept\r\nrate: 5\r\n"
 
