@@ -9,11 +9,12 @@ the JSON endpoints answer, in either mode. Owns no state and no merge rule.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
+from prometheus_client.metrics_core import Metric
 
 from proxy.admin.auth import protected
 from strangler_common.web import REQUEST_ID, Handler, error_body
@@ -78,8 +79,9 @@ class AdminApi(Protocol):
         """The whole body `side` ("primary" | "candidate") of mismatch `ref`, when it was kept."""
         ...
 
-    async def metrics(self, *, request_id: str | None = None) -> str:
-        """The Prometheus exposition GET /metrics answers."""
+    async def families(self, names: Collection[str], *, request_id: str | None = None) -> list[Metric]:
+        """What GET /metrics exports of the samples called `names` (strangler_requests_total, not
+        strangler_requests), as metric families rather than text: the console's figures read these."""
         ...
 
 

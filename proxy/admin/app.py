@@ -14,6 +14,7 @@ from aiohttp import web
 
 from proxy.admin.api import add_endpoints
 from proxy.admin.auth import AUTH_FAILURES, THROTTLE, AuthThrottle, protected
+from proxy.admin.families import families_handler
 from proxy.admin.local import LocalApi
 from proxy.admin.shadow import body_handler
 from proxy.dataplane.keys import (
@@ -37,7 +38,9 @@ def create_admin_app(
     """The admin app for `public` (made by proxy.app.create_app); the token comes from there.
     `auth_throttle`: the brake on repeated authentication failures (auth.py; a fresh one by default).
     `private`: a worker's, on the socket only its parent reaches; it then also serves the kept bodies of
-    mismatches (GET /shadow/samples/{ref}/{side}) to the parent's console, which no other listener does."""
+    mismatches (GET /shadow/samples/{ref}/{side}) to the parent's console, and some of its metric
+    families as JSON for the console's figures (GET /metrics/families?name[]=..., families.py): no other
+    listener does."""
     admin = web.Application()
     admin[STORE] = public[STORE]
     admin[METRICS] = public[METRICS]
@@ -57,6 +60,7 @@ def create_admin_app(
     add_endpoints(admin, LocalApi(public))
     if private:
         admin.router.add_get("/shadow/samples/{ref}/{side}", protected(body_handler(public[SHADOW])))
+        admin.router.add_get("/metrics/families", protected(families_handler(admin[REGISTRY])))
     return admin
 
 

@@ -12,12 +12,13 @@ workers are asked with the same token.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 from proxy.admin import fanmerge
 from proxy.admin.api import Reply, Sample, add_endpoints
@@ -150,8 +151,8 @@ class FanoutApi:
         got = await self._peers.raw(worker, f"/shadow/samples/{local}/{side}", request_id=request_id)
         return Sample(got[1], got[2]) if got is not None and got[0] == 200 else None
 
-    async def metrics(self, *, request_id: str | None = None) -> str:
-        return (await self._fan.exposition(request_id)).decode()
+    async def families(self, names: Collection[str], *, request_id: str | None = None) -> list[Metric]:
+        return await self._fan.families(names, request_id)
 
     def _split(self, ref: str) -> tuple[int | None, str]:
         """`<worker>-<ref>` as (worker, the worker's ref); (None, "") when it names no worker."""

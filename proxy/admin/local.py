@@ -7,10 +7,10 @@ A worker of `serve --workers N` answers the parent through this too, on its priv
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from aiohttp import web
-from prometheus_client import generate_latest
+from prometheus_client.metrics_core import Metric
 
 from proxy.admin import resilience, shadow
 from proxy.admin.api import Reply, Sample
@@ -89,5 +89,6 @@ class LocalApi:
     async def sample(self, ref: str, side: str, *, request_id: str | None = None) -> Sample | None:
         return shadow.sample(self._shadower, ref, side)
 
-    async def metrics(self, *, request_id: str | None = None) -> str:
-        return generate_latest(self._registry).decode()
+    async def families(self, names: Collection[str], *, request_id: str | None = None) -> list[Metric]:
+        # Collected, never rendered and parsed back: with 50 routes ~5 ms instead of ~45.
+        return list(self._registry.restricted_registry(names).collect())

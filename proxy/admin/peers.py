@@ -19,7 +19,9 @@ from yarl import URL
 from proxy.admin.fanmerge import Answer
 from strangler_common.web import REQUEST_ID_HEADER
 
-__all__ = ["Peers", "Roster"]
+__all__ = ["Peers", "Query", "Roster"]
+
+Query = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
 class Roster(Protocol):
@@ -53,14 +55,15 @@ class Peers:
         return session
 
     async def call(
-        self, index: int, method: str, path: str, *, query: Mapping[str, str] | None = None,
+        self, index: int, method: str, path: str, *, query: Query | None = None,
         text: bool = False, request_id: str | None = None, timeout_s: float | None = None,
     ) -> Answer:  # fmt: skip
-        """`path` is already percent-encoded; `text`: the body as text (/metrics), else as JSON."""
+        """`path` is already percent-encoded; `query` may repeat a name (pairs, or a MultiDict); `text`:
+        the body as text (/metrics), else as JSON."""
         headers = dict(self._headers)
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id
-        url = URL.build(scheme="http", host="worker", path=path, encoded=True).with_query(dict(query or {}))
+        url = URL.build(scheme="http", host="worker", path=path, encoded=True).with_query(query or {})
         timeout = aiohttp.ClientTimeout(total=timeout_s or self._timeout_s)
         session = self._session(index)
         try:

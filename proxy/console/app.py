@@ -89,7 +89,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 @contextlib.asynccontextmanager
 async def _sampling(app: web.Application) -> AsyncIterator[None]:
-    """Read the exposition every SAMPLE_EVERY_S into the history, while the app runs."""
+    """Read the figures every SAMPLE_EVERY_S into the history, while the app runs."""
     console = app[CONSOLE]
     task = asyncio.create_task(_sample(console), name="console-sampler")
     try:
@@ -106,7 +106,8 @@ async def _sample(console: Console) -> None:
         # First wait: under --workers the parent's app starts before its workers listen.
         await asyncio.sleep(SAMPLE_EVERY_S)
         try:
-            console.history.add(time.monotonic(), figures.read(await console.api.metrics()))
+            families = await console.api.families(figures.NAMES)
+            console.history.add(time.monotonic(), figures.tally(families))
         except Exception:  # never the end of the sampling: the next reading will do
             _log.exception("console_sample_failed")
 

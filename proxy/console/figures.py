@@ -1,30 +1,36 @@
-"""The console's traffic figures, read from the proxy's own Prometheus exposition (its in-memory counters).
+"""The console's traffic figures, read from the proxy's own metrics (its in-memory counters).
 
 Owns: Side and Traffic (cumulative counts per route and role: requests, 5xx answers, the duration
-histogram; shadow outcomes and comparisons per route), read() from an exposition, since() (what was
+histogram; shadow outcomes and comparisons per route), NAMES (the samples they come from), tally() of
+metric families (what a registry collects, or its samples restricted to NAMES), read() of a text
+exposition (the same tally, so the two can never disagree), since() (what was
 counted between two readings), Figures (requests, error share, p50/p95 of one side) and History (the
 readings of the last minutes, so a page shows the last minutes rather than everything since start).
 What it reads is one process's memory (or one parent's merge of its workers'): the fleet's is Grafana's.
-Pure: texts and times in.
+Pure: families, texts and times in.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.rollout.stats import Histogram, histogram_quantile
 
-__all__ = ["Figures", "History", "Side", "Traffic", "read", "since"]
+__all__ = ["NAMES", "Figures", "History", "Side", "Traffic", "read", "since", "tally"]
 
 _REQUESTS = "strangler_requests_total"
 _BUCKETS = "strangler_request_duration_seconds_bucket"
 _SHADOW = "strangler_shadow_requests_total"
 _COMPARED = "strangler_shadow_comparisons_total"
+# The samples the figures are made of: a reader may ask for only these (a registry's restricted_registry,
+# GET /metrics?name[]=...), and tally() ignores any other.
+NAMES = (_REQUESTS, _BUCKETS, _SHADOW, _COMPARED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +81,17 @@ class Traffic:
 
 
 def read(exposition: str) -> Traffic:
-    """The counts of an exposition (ValueError when it is not one)."""
+    """The counts of a text exposition (ValueError when it is not one)."""
+    return tally(text_string_to_metric_families(exposition))
+
+
+def tally(families: Iterable[Metric]) -> Traffic:
+    """The counts of metric families, parsed or collected: samples not in NAMES are skipped."""
     requests: dict[tuple[str, str], list[float]] = {}
     buckets: dict[tuple[str, str], dict[float, float]] = {}
     shadow: dict[str, dict[str, float]] = {}
     compared: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(exposition):
+    for family in families:
         for sample in family.samples:
             labels = sample.labels
             if sample.name == _REQUESTS:

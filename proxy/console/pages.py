@@ -28,16 +28,13 @@ __all__ = ["noise_page", "routes_page"]
 async def routes_page(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     api, rid = console.api, request.get(REQUEST_ID)
-    routes, config, exposition, controller, kept = await asyncio.gather(
-        api.routes(request_id=rid), api.config(request_id=rid), api.metrics(request_id=rid),
+    routes, config, families, controller, kept = await asyncio.gather(
+        api.routes(request_id=rid), api.config(request_id=rid), api.families(figures.NAMES, request_id=rid),
         console.controller.status(), api.mismatches({"limit": "1"}, request_id=rid),
     )  # fmt: skip
     if not routes.ok:
         return render(request, "message.html", {"title": "Routes", "text": routes.message}, status=502)
-    try:
-        span, traffic = console.history.window(time.monotonic(), figures.read(exposition))
-    except ValueError:
-        span, traffic = None, figures.Traffic()
+    span, traffic = console.history.window(time.monotonic(), figures.tally(families))
     views = route_views(routes.body, config.body if config.ok else None, traffic, controller.routes,
                         kept.body.get("kept", {}) if kept.ok else {})  # fmt: skip
     context: dict[str, Any] = {

@@ -7,8 +7,10 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from proxy.admin.api import ADMIN_API
 from proxy.admin.app import create_admin_app
 from proxy.admin.auth import FREE_FAILURES, AuthThrottle
+from proxy.console.figures import NAMES, read, tally
 from tests.integration.proxy.conftest import ProxyFactory, closed_port, config_dict, images_route, url_of
 
 TOKEN = {"Authorization": "Bearer s3cret"}
@@ -140,6 +142,24 @@ async def test_metrics_count_requests_durations_and_decisions_after_traffic(
         "strangler_config_last_reload_successful",
         "strangler_config_last_reload_success_timestamp_seconds",
     } <= names
+
+
+async def test_the_families_of_the_api_are_what_metrics_exports_of_them(
+    make_proxy: ProxyFactory, upstreams: Any
+) -> None:
+    proxy = await make_proxy(_doc(upstreams, percent=50))
+    for i in range(6):
+        await proxy.client.get("/api/images", headers={"X-User-Id": f"u{i}"})
+    await proxy.client.get("/elsewhere")
+    api = proxy.admin.app[ADMIN_API]
+
+    families = await api.families(NAMES)
+
+    assert {sample.name for family in families for sample in family.samples} <= set(NAMES)
+    traffic = tally(families)
+    assert traffic == read(await (await proxy.admin.get("/metrics")).text())
+    assert sum(traffic.side("images", role).requests for role in ("primary", "candidate")) == 6
+    assert await api.families([]) == []
 
 
 async def test_a_peer_that_keeps_failing_is_throttled_even_with_the_right_token_until_it_waits(

@@ -16,10 +16,12 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from proxy.admin.api import ADMIN_API
 from proxy.admin.app import create_admin_app
 from proxy.admin.fanout import FAN_RULES, create_fanout_app
 from proxy.app import create_app
 from proxy.config import load_config
+from proxy.console.figures import NAMES, Traffic, read, tally
 from proxy.metrics import WorkersMetrics
 from tests.integration.proxy.conftest import closed_port, config_dict, images_route, url_of, write_config
 from tests.integration.proxy.listener_server import ListenerTestServer
@@ -95,7 +97,7 @@ async def fleet(
         registry = CollectorRegistry()
         app = create_app(load_config(config), registry=registry, admin_token="s3cret", watch_interval_s=None)
         public = await aiohttp_client(ListenerTestServer(app))
-        runner = web.AppRunner(create_admin_app(app))
+        runner = web.AppRunner(create_admin_app(app, private=True))
         await runner.setup()
         await web.UnixSite(runner, f"{private}/worker-{index}.sock").start()
         runners.append(runner)
@@ -157,6 +159,43 @@ async def test_a_worker_that_does_not_answer_is_said_everywhere_and_its_last_cou
     assert response.status == 502
     assert body["error"]["code"] == "worker_unreachable"
     assert [w["status"] for w in body["error"]["workers"]] == [200, None]
+
+
+async def test_the_families_the_console_reads_are_what_the_merged_exposition_says_of_them(
+    fleet: Callable[..., Awaitable[Fleet]], tmp_path: Path, upstreams: Any
+) -> None:
+    config = images_config(tmp_path, upstreams, percent=50)
+    f = await fleet(config, config)
+    api = f.parent.app[ADMIN_API]
+
+    async def requests(worker: int, n: int) -> None:
+        for i in range(n):
+            response = await f.workers[worker].public.get("/api/images", headers={"X-User-Id": f"u{i}"})
+            assert response.status == 200
+
+    async def families() -> Traffic:
+        return tally(await api.families(NAMES))
+
+    async def exposition() -> Traffic:
+        return read(await (await f.parent.get("/metrics")).text())
+
+    def answered(traffic: Traffic) -> int:
+        return sum(traffic.side("images", role).requests for role in ("primary", "candidate"))
+
+    await requests(0, 2)
+    await requests(1, 3)
+    assert answered(await families()) == 5
+    assert await families() == await exposition()
+
+    await requests(1, 1)
+    assert answered(await families()) == 6  # what the families said is what a replaced worker leaves
+    await f.replace(1, config)
+    assert answered(await families()) == 6
+    assert await families() == await exposition()
+
+    await f.workers[0].admin.cleanup()  # not answering: its last counts stand in
+    assert answered(await families()) == 6
+    assert f.metrics.registry.get_sample_value("strangler_workers_scrape_errors_total") == 1
 
 
 async def test_reload_through_the_parent_reaches_every_worker_or_says_which_refused(

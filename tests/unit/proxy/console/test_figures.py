@@ -1,11 +1,12 @@
-"""The console's traffic figures: read from the proxy's exposition, taken over the last minutes."""
+"""The console's traffic figures: read from the proxy's metrics or its exposition, taken over the last
+minutes."""
 
 from __future__ import annotations
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from proxy.console.figures import History, Traffic, read, since
+from proxy.console.figures import NAMES, History, Traffic, read, since, tally
 from proxy.metrics import ProxyMetrics
 
 
@@ -45,6 +46,23 @@ def test_shadow_outcomes_and_the_match_rate() -> None:
     assert traffic.shadow["images"]["compared"] == 3
     assert traffic.match_rate("images") == pytest.approx(2 / 3)
     assert Traffic().match_rate("images") is None
+
+
+def test_collected_families_and_the_parsed_exposition_give_the_same_figures() -> None:
+    metrics = ProxyMetrics(CollectorRegistry())
+    metrics.init_shadow(["images"])
+    for i in range(40):
+        metrics.observe_request("images", "legacy", "primary", "GET", 200 if i % 7 else 503, i / 97)
+        metrics.observe_request(f"r{i % 5}", "new" if i % 2 else "new2", "candidate", "POST", 200, i / 13)
+    metrics.observe_shadow_call("images", "new", 0.3)
+    metrics.shadow_outcome("images", "compared")
+    metrics.shadow_compared("images", real=["status"], noise=False, latency_ratio=1.5)
+
+    collected = tally(metrics.registry.restricted_registry(NAMES).collect())
+
+    assert collected == read(exposition(metrics)) == tally(metrics.registry.collect())
+    assert collected.side("images", "primary").requests == 40
+    assert collected.side("r1", "candidate").p95_s is not None
 
 
 def test_the_window_counts_only_what_happened_since_its_oldest_reading() -> None:
