@@ -10,6 +10,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def growth_percent(before: float, after: float) -> float:
     return (after - before) / before * 100 if before else math.nan
+
+
+T = TypeVar("T")
+
+
+def rotated(items: Sequence[T], round_index: int) -> list[T]:
+    """The candidates of one round in a rotated order (round 0: as given, round 1: from the second...):
+    no candidate always runs first or right after the same neighbour, so what a position costs (a
+    neighbour's leftover work, a warming core) spreads over all of them instead of biasing one."""
+    k = round_index % len(items) if items else 0
+    return [*items[k:], *items[:k]]

@@ -1,9 +1,10 @@
 """Scenario 1: direct vs our proxy vs nginx on one upstream (saturation, 500 req/s, 10 MB bodies).
 
 Pinning: our proxy and nginx run on core `sut_cpus` (one at a time under load); the upstream and the
-load generator share the other core. Candidates run interleaved, A B C D per round. With
-`--baseline REF`, our proxy as it was at REF (bench.baseline) runs beside it, same config, same core,
-in the same rounds; its rows compare now with then (saturation and 500 req/s; not the 10 MB bodies).
+load generator share the other core. Candidates run interleaved, A B C D per round, the order rotated
+each round (stats.rotated). With `--baseline REF`, our proxy as it was at REF (bench.baseline) runs
+beside it, same config, same core, in the same rounds; its rows compare now with then (saturation and
+500 req/s; not the 10 MB bodies).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from bench import baseline as baselines
 from bench import configs, loadgen, nginx
 from bench.model import Context, Row, ScenarioResult, start_proxy, start_upstream
 from bench.procs import Proc, free_port
-from bench.stats import paired_differences, paired_ratios, summarize
+from bench.stats import paired_differences, paired_ratios, rotated, summarize
 
 CANDIDATES = ("direct", "proxy_unrouted", "proxy_routed", "nginx")
 WITH_BASELINE = ("direct", "proxy_unrouted", "proxy_routed", "baseline_unrouted", "baseline_routed", "nginx")
@@ -55,10 +56,10 @@ def run(ctx: Context) -> ScenarioResult:
     paced: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     big: dict[str, list[dict[str, float]]] = {"proxy": [], "nginx": []}
     rss_base = proxy.proc.rss()
-    for _ in range(s.rounds):
-        for name in names:
+    for round_index in range(s.rounds):
+        for name in rotated(names, round_index):
             sat[name].append(_saturate(ctx, *targets[name]))
-        for name in names:
+        for name in rotated(names, round_index):
             paced[name].append(_pace(ctx, *targets[name]))
         for name, url in (("proxy", proxy.url("/big")), ("nginx", ngx_url + "/big")):
             w = loadgen.wrk(url, connections=BIG_CONNECTIONS, duration_s=s.big_s, cpus=s.load_cpus)

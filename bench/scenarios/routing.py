@@ -70,11 +70,12 @@ def gap_note(profile: profiling.ProfileSummary, per_request_s: float) -> str:
         f"access log {share.get('access log', 0):.0f} %, metrics {share.get('metrics', 0):.0f} %, "
         "handler and forwarding "
         f"{share.get('proxy handler + forwarding', 0):.0f} %). What is left between this and nginx is "
-        "Python's cost per event-loop callback and per call: the JSON access line and the per-request "
-        "record, one task per request, the Trip and the header copies. What would close more of it: "
-        "more workers (`--workers auto`, scenario 2) for throughput, a cheaper access-log encoder "
-        "(msgspec/orjson) or buffered log writes, and for CPU parity a compiled data plane (nginx/Envoy "
-        "forwarding, this process as its control plane)."
+        "Python's cost per event-loop callback and per call (one task per request, the Trip, the header "
+        "copies, the coroutine layers between the handler and the socket); the access line is rendered "
+        "from a template and written in batches (`--access-log-flush-ms`, default 100 ms). What would "
+        "close more of it: more workers (`--workers auto`, scenario 2) for throughput, and for CPU parity "
+        "a compiled data plane (the http1 server and upstream client compiled with mypyc or Cython, or "
+        "nginx/Envoy forwarding with this process as its control plane)."
     )
 
 

@@ -13,7 +13,7 @@ import urllib.request
 from bench import configs, loadgen
 from bench.model import Context, Row, ScenarioResult, start_proxy, start_upstream
 from bench.procs import free_port
-from bench.stats import paired_ratios, summarize
+from bench.stats import paired_ratios, rotated, summarize
 
 ARMS = ("off", "fast", "slow_2s", "down")
 CONNECTIONS = 10
@@ -35,8 +35,8 @@ def run(ctx: Context) -> ScenarioResult:
     p50: dict[str, list[float]] = {arm: [] for arm in ARMS}
     p99: dict[str, list[float]] = {arm: [] for arm in ARMS}
     errors: dict[str, int] = dict.fromkeys(ARMS, 0)
-    for _ in range(s.rounds):
-        for arm in ARMS:
+    for round_index in range(s.rounds):
+        for arm in rotated(ARMS, round_index):
             r = loadgen.paced(proxies[arm].url(PATH), rate=s.shadow_rate, connections=CONNECTIONS,
                               duration_s=s.shadow_s, cpus=s.load_cpus)  # fmt: skip
             p50[arm].append(r.p50_s * 1000)

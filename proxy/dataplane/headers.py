@@ -28,6 +28,7 @@ _REQUEST_DROP = (
     *HOP_BY_HOP, "Host", "Expect", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
     *INTERNAL_HEADERS,
 )  # fmt: skip
+_REQUEST_DROP_LOWER = frozenset(name.lower() for name in _REQUEST_DROP)
 Networks = Sequence[IPv4Network | IPv6Network]
 
 
@@ -56,12 +57,13 @@ def _trusted(peer: str | None, trusted: Networks) -> bool:
 
 
 def request_headers(request: Request, request_id: str, trusted: Networks) -> CIMultiDict[str]:
+    """The headers that go upstream, in the client's order: one pass drops what _REQUEST_DROP and the
+    client's Connection header name, then the forwarding headers and X-Request-ID are set."""
     incoming = request.headers
-    out = CIMultiDict(incoming)
-    for name in _REQUEST_DROP:
-        out.popall(name, None)
-    for name in _connection_tokens(incoming):
-        out.popall(name, None)
+    drop = _REQUEST_DROP_LOWER
+    if "Connection" in incoming:
+        drop = drop | {token.lower() for token in _connection_tokens(incoming)}
+    out = CIMultiDict([(name, value) for name, value in incoming.items() if name.lower() not in drop])
     peer = request.peer
     prior = incoming.getall("X-Forwarded-For", ())
     chain = [*prior, peer] if peer else list(prior)

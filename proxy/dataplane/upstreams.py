@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import structlog
@@ -46,6 +46,42 @@ class UpstreamBusy(UpstreamError):
     @property
     def code(self) -> str:
         return "upstream_busy"
+
+
+class Lease:
+    """One request's hold on an upstream: a slot of its cap, and its pool kept open (a retired pool
+    closes once its last lease ends). A plain class, not a generator-based context manager: it is
+    entered on every proxied request."""
+
+    __slots__ = ("_entry", "_held", "_name", "_sessions")
+
+    def __init__(self, sessions: UpstreamSessions, entry: _Entry, name: str) -> None:
+        self._sessions, self._entry, self._name = sessions, entry, name
+        self._held = False
+
+    async def __aenter__(self) -> Pool:
+        entry = self._entry
+        entry.active += 1
+        try:
+            if not await entry.slots.acquire(entry.queue_timeout_s):
+                raise UpstreamBusy(self._name, entry.slots.limit)
+        except BaseException:
+            self._leave()
+            raise
+        self._held = True
+        return entry.pool
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._held:
+            self._held = False
+            self._entry.slots.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        entry = self._entry
+        entry.active -= 1
+        if entry.retired and entry.active == 0:
+            self._sessions._close_later(entry)
 
 
 @dataclass(eq=False)
@@ -80,24 +116,13 @@ class UpstreamSessions:
         for name in [name for name in self._entries if name not in upstreams]:
             self._retire(self._entries.pop(name))
 
-    @asynccontextmanager
-    async def lease(self, name: str) -> AsyncIterator[Pool]:
-        """The upstream's pool with one of its slots held; UpstreamBusy when none came free in time."""
+    def lease(self, name: str) -> Lease:
+        """`async with sessions.lease(name) as pool`: the upstream's pool with one of its slots held;
+        UpstreamBusy when none came free in time."""
         entry = self._entries.get(name)
         if entry is None:  # the table names an upstream sync() has not seen: a bug, not a client error
             raise LookupError(f"no pool for upstream {name!r}")
-        entry.active += 1
-        try:
-            if not await entry.slots.acquire(entry.queue_timeout_s):
-                raise UpstreamBusy(name, entry.slots.limit)
-            try:
-                yield entry.pool
-            finally:
-                entry.slots.release()
-        finally:
-            entry.active -= 1
-            if entry.retired and entry.active == 0:
-                self._close_later(entry)
+        return Lease(self, entry, name)
 
     def _retire(self, entry: _Entry) -> None:
         entry.retired = True

@@ -5,6 +5,7 @@ decision about what differs."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -47,6 +48,7 @@ class ShadowMetrics:
             ["route", "result"],
             registry=registry,
         )
+        self._outcome_children: dict[tuple[str, str], Any] = {}
 
     def init_shadow(self, routes: Iterable[str]) -> None:
         """Shadowed routes show every outcome and result from the start, at 0 (dashboards need series)."""
@@ -59,7 +61,12 @@ class ShadowMetrics:
                 self.shadow_bodies_kept.labels(route, kept)
 
     def shadow_outcome(self, route: str, outcome: str) -> None:
-        self.shadow_requests.labels(route, outcome).inc()
+        """Once per request on a shadowed route: the child is looked up once per (route, outcome)."""
+        key = (route, outcome)
+        child = self._outcome_children.get(key)
+        if child is None:
+            child = self._outcome_children[key] = self.shadow_requests.labels(route, outcome)
+        child.inc()
 
     def shadow_compared(
         self, route: str, *, real: Iterable[str], noise: bool, latency_ratio: float | None

@@ -97,7 +97,11 @@ class TrafficMetrics:
 
     def observe_shadow_call(self, route: str, upstream: str, seconds: float) -> None:
         """The candidate's shadow calls, as role="shadow" in the request duration histogram."""
-        self.duration.labels(route, upstream, "shadow").observe(seconds)
+        key = (route, upstream, "shadow")
+        hist = self._duration_children.get(key)
+        if hist is None:
+            hist = self._duration_children[key] = self.duration.labels(*key)
+        hist.observe(seconds)
 
     def upstream_error(self, route: str, upstream: str, kind: str) -> None:
         self.upstream_errors.labels(route, upstream, kind).inc()

@@ -4,7 +4,15 @@ import math
 
 import pytest
 
-from bench.stats import Summary, growth_percent, paired_differences, paired_ratios, percentile, summarize
+from bench.stats import (
+    Summary,
+    growth_percent,
+    paired_differences,
+    paired_ratios,
+    percentile,
+    rotated,
+    summarize,
+)
 
 
 def test_a_summary_is_the_median_with_the_lowest_and_highest_round() -> None:
@@ -64,3 +72,13 @@ def test_rendering_shows_the_range_only_when_rounds_differ() -> None:
 def test_growth_is_a_percentage_of_the_starting_value() -> None:
     assert growth_percent(100.0, 110.0) == pytest.approx(10.0)
     assert math.isnan(growth_percent(0.0, 5.0))
+
+
+def test_each_round_starts_with_another_candidate_and_keeps_them_all() -> None:
+    names = ["off", "fast", "slow", "down"]
+    orders = [rotated(names, r) for r in range(5)]
+    assert orders[0] == names
+    assert orders[1] == ["fast", "slow", "down", "off"]
+    assert [order[0] for order in orders] == ["off", "fast", "slow", "down", "off"]
+    assert all(sorted(order) == sorted(names) for order in orders)
+    assert rotated([], 3) == []
