@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.baseline import Baseline
-from bench.scenarios.passthrough import WITH_BASELINE, _rows, baseline_note, baseline_rows
+from bench.scenarios.passthrough import WITH_BASELINE, _rows, baseline_note, baseline_rows, burst_note
 from bench.stats import summarize
 
 BASELINE = Baseline("528c3f2", "528c3f22d4426440fce4f33be722fe5eba50c94d", "528c3f2", Path("/repo/var/b"),
@@ -77,3 +77,13 @@ def test_the_note_names_the_commit_what_it_imported_and_the_options_left_out() -
     assert "left out: --reload-settle-s" in note
     assert "ours = this tree, HEAD a074350" in note
     assert "left out" not in baseline_note(BASELINE, [], "HEAD a074350")
+
+
+def test_the_burst_note_puts_half_a_burst_of_cpu_beside_the_added_p50_of_each() -> None:
+    _, paced = _measured()
+    note = burst_note(paced, rate=500)
+    assert "arrive together every 20 ms" in note
+    # ours (routed): 5 × 355 µs (median of 350 and 360) ≈ 1.78 ms; measured p50 1.6 over direct's 0.5 = 1.1
+    assert "ours (routed) 5 × 355 µs ≈ 1.77 ms (added p50 measured: 1.10 ms)" in note
+    assert "nginx 5 × 50 µs ≈ 0.25 ms (added p50 measured: 0.30 ms)" in note
+    assert "about 80 µs of CPU per request" in note
