@@ -12,6 +12,7 @@ is on the admin listener of a single process, or of the parent of workers, never
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 
@@ -115,6 +116,7 @@ async def _serve(
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         _log.info(
             "proxy_listening",
+            frozen_objects=freeze_startup_objects(),
             public=public.addresses,
             admin=_addresses(admin_runner),
             config=app[STORE].path,
@@ -138,6 +140,16 @@ async def _serve(
 def _admin_site(runner: web.AppRunner, host: str, port: int, path: str | None) -> web.BaseSite:
     """A worker's admin app listens on its private unix socket; a single process's on host:port."""
     return web.UnixSite(runner, path) if path else web.TCPSite(runner, host, port)
+
+
+def freeze_startup_objects() -> int:
+    """Move what start-up made (modules, the config, the compiled table, the apps: tens of thousands of
+    objects that live as long as the process) out of the garbage collector's sight, so a full
+    collection no longer walks them: each would cost ~20-30 ms of a stalled event loop. Returns how
+    many objects are frozen. Objects made later (per request, per reload) are collected as before."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 async def _stop_when_orphaned(parent: int, stop: asyncio.Event, every_s: float = 1.0) -> None:

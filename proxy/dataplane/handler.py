@@ -23,7 +23,7 @@ from proxy.dataplane.bodies import BudgetExhausted, BufferedBody, Buffers, read_
 from proxy.dataplane.errors import BodyReadTimeout, BodyTooLarge
 from proxy.dataplane.failover import Caller
 from proxy.dataplane.headers import request_headers
-from proxy.dataplane.http1 import Request, Responder
+from proxy.dataplane.http1 import ClientGone, Request, Responder
 from proxy.dataplane.refusals import Refusals, send_error
 from proxy.dataplane.requestfacts import normalize, request_facts, request_id_of
 from proxy.dataplane.trip import Trip
@@ -78,6 +78,8 @@ class ProxyHandler:
         except asyncio.CancelledError:
             status = 499  # the client went away (nginx's convention); the upstream call is cancelled
             raise
+        except ClientGone:  # it went away as its answer was written, before its task was cancelled
+            status = 499
         except Exception:
             self.log.exception("proxy_failed", path=request.path, request_id=trip.request_id)
             if responder.started:

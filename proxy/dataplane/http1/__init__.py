@@ -42,13 +42,13 @@ BodyReadTimeout / BodyMalformed: the handler answers them (413/408/400); the con
 
 from __future__ import annotations
 
-from proxy.dataplane.http1.body import EMPTY, HIGH_WATER, LOW_WATER, BodyMalformed, BodyStream
+from proxy.dataplane.http1.body import EMPTY, HIGH_WATER, LOW_WATER, BodyMalformed, BodyStream, ClientGone
 from proxy.dataplane.http1.connection import Http1Connection
 from proxy.dataplane.http1.request import Request
 from proxy.dataplane.http1.responder import Responder
 from proxy.dataplane.http1.server import Handler, Http1Server
 
 __all__ = [
-    "EMPTY", "HIGH_WATER", "LOW_WATER", "BodyMalformed", "BodyStream", "Handler", "Http1Connection",
-    "Http1Server", "Request", "Responder",
+    "EMPTY", "HIGH_WATER", "LOW_WATER", "BodyMalformed", "BodyStream", "ClientGone", "Handler",
+    "Http1Connection", "Http1Server", "Request", "Responder",
 ]  # fmt: skip

@@ -16,10 +16,18 @@ import asyncio
 from collections import deque
 from typing import Protocol
 
-__all__ = ["EMPTY", "HIGH_WATER", "LOW_WATER", "BodyMalformed", "BodyOwner", "BodyStream"]
+__all__ = ["EMPTY", "HIGH_WATER", "LOW_WATER", "BodyMalformed", "BodyOwner", "BodyStream", "ClientGone"]
 
 HIGH_WATER = 256 * 1024  # unread body bytes above which the socket stops being read
 LOW_WATER = 64 * 1024  # ... and under which reading resumes
+
+
+class ClientGone(ConnectionResetError):
+    """The client's connection is closed: what the handler reads or writes on it raises this (a
+    ConnectionError, so code that handles any lost connection handles it too)."""
+
+    def __init__(self) -> None:
+        super().__init__("the client went away")
 
 
 class BodyMalformed(Exception):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, cast
 import structlog
 from httptools import HttpParserError, HttpParserUpgrade
 
-from proxy.dataplane.http1.body import HIGH_WATER, BodyMalformed, BodyStream
+from proxy.dataplane.http1.body import HIGH_WATER, BodyMalformed, BodyStream, ClientGone
 from proxy.dataplane.http1.deadlines import Deadlines
 from proxy.dataplane.http1.flow import BODY, CLOSED, DETACHED, OPEN, QUEUED
 from proxy.dataplane.http1.head import CONTINUE
@@ -95,7 +95,7 @@ class Http1Connection(Deadlines):
         self._cancel_timer()
         if state != DETACHED:
             self.server.forget(self)
-        gone = ConnectionResetError("the client went away")
+        gone = ClientGone()
         if self._receiving is not None:
             self._receiving.set_exception(gone)
             self._receiving = None

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable
 
 from proxy.config.resilience import Limits
-from proxy.dataplane.http1.body import BodyStream
+from proxy.dataplane.http1.body import BodyStream, ClientGone
 from proxy.dataplane.http1.parsing import Parsing
 
 __all__ = ["BODY", "CLOSED", "CLOSING", "DETACHED", "LINGER", "LINGER_S", "OPEN", "QUEUED", "UPGRADE", "Flow"]
@@ -117,7 +117,7 @@ class Flow(Parsing):
     async def drain(self) -> None:
         """Until the client has read enough of what was written."""
         if self._transport is None or self._state != OPEN:
-            raise ConnectionResetError("the client went away")
+            raise ClientGone()
         if self._drain_waiter is None:
             self._drain_waiter = self.loop.create_future()
         await self._drain_waiter
@@ -125,13 +125,13 @@ class Flow(Parsing):
     def write(self, data: bytes) -> None:
         transport = self._transport
         if transport is None or self._state != OPEN or transport.is_closing():
-            raise ConnectionResetError("the client went away")
+            raise ClientGone()
         transport.write(data)
 
     def write_chunk(self, chunk: bytes) -> None:
         transport = self._transport
         if transport is None or self._state != OPEN or transport.is_closing():
-            raise ConnectionResetError("the client went away")
+            raise ClientGone()
         transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
 
     # Closing
@@ -204,7 +204,7 @@ class Flow(Parsing):
     def _detach(self) -> tuple[asyncio.Transport, bytes]:
         transport = self._transport
         if self._state != OPEN or transport is None:
-            raise ConnectionResetError("the client went away")
+            raise ClientGone()
         self._pause(UPGRADE)  # nothing more reaches this protocol: the caller resumes reading with its own
         self._state = DETACHED
         self._cancel_timer()

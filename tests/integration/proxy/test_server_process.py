@@ -68,6 +68,8 @@ async def test_sighup_reloads_and_sigterm_stops_the_real_process(
 ) -> None:
     running, config, urls = served
     public = f"http://127.0.0.1:{running.port}"
+    # start-up's objects are out of the collector's sight before serving (server.freeze_startup_objects)
+    assert running.logged("proxy_listening")[0]["frozen_objects"] > 10_000
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{public}/api/images") as response:
             assert (await response.json())["served_by"] == "legacy"
