@@ -64,9 +64,9 @@ def run(ctx: Context) -> ScenarioResult:
             "refused connect per copy until the shadow breaker opens (5 failures), then only a breaker "
             "check and a counted `error` (with a probe every 5–60 s), and a 2 s candidate keeps 32 copies "
             "in flight and drops the rest (counted). What would close the rest: a second worker "
-            "(`--workers auto`), or a cheaper failure path for a down candidate. A p99 of one round rests "
-            f"on its 1 % slowest requests (about {s.shadow_rate * s.shadow_s / 100:.0f}), so single rounds "
-            "swing widely on a shared machine."
+            "(`--workers auto`). A p99 of one round rests on its 1 % slowest requests (about "
+            f"{s.shadow_rate * s.shadow_s / 100:.0f}), and the arms run seconds apart on a shared host, so "
+            "single rounds swing widely: a median whose rounds straddle 1.10 is not a robust miss."
         )
     for arm in ARMS[1:]:
         counts = ", ".join(f"{k} {v:.0f}" for k, v in sorted(outcomes[arm].items()) if v) or "none"
