@@ -43,9 +43,7 @@ class MetricsFan:
         self._retired: list[Metric] = []  # what replaced workers had counted
 
     async def exposition(self, request_id: str | None = None) -> bytes:
-        roster = self._peers.roster
-        generations = [roster.generation(i) for i in range(len(roster.sockets()))]
-        self._retire(generations)
+        generations = self._generations()
         answers = await self._peers.every("GET", "/metrics", text=True, request_id=request_id,
                                           timeout_s=SCRAPE_TIMEOUT_S)  # fmt: skip
         for answer, generation in zip(answers, generations, strict=True):
@@ -58,9 +56,7 @@ class MetricsFan:
 
     async def families(self, names: Collection[str], request_id: str | None = None) -> list[Metric]:
         """What exposition() would say of the samples called `names`, as families: cheaper, the same."""
-        roster = self._peers.roster
-        generations = [roster.generation(i) for i in range(len(roster.sockets()))]
-        self._retire(generations)
+        generations = self._generations()
         query = [(wire.NAME_PARAM, name) for name in names]
         answers = await self._peers.every("GET", "/metrics/families", query=query, request_id=request_id,
                                           timeout_s=SCRAPE_TIMEOUT_S)  # fmt: skip
@@ -83,6 +79,13 @@ class MetricsFan:
             _log.warning("worker_scrape_failed", worker=answer.worker, status=answer.status,
                          error=answer.error)  # fmt: skip
         return families
+
+    def _generations(self) -> list[int]:
+        """Each worker's generation now; what replaced workers had counted moves into `retired` first."""
+        roster = self._peers.roster
+        generations = [roster.generation(i) for i in range(len(roster.sockets()))]
+        self._retire(generations)
+        return generations
 
     def _retire(self, generations: list[int]) -> None:
         for worker, (generation, families) in list(self._last.items()):

@@ -34,7 +34,7 @@ from proxy.controller.target import Conflict, Target
 from proxy.rollout.analysis import Verdict
 from proxy.rollout.state import RolloutState, Transition, operator_edited
 from proxy.rollout.statefile import dump_states
-from proxy.rollout.yamledit import EditError, set_percent
+from proxy.rollout.yamledit import EditError, percent_of, set_percent
 
 __all__ = ["Entry", "NotWritten", "Rollouts"]
 
@@ -98,14 +98,11 @@ class Rollouts:
         return outcome
 
     def percent_in(self, text: str, route: str) -> float | None:
-        """The route's percent in `text` (as yamledit.read_percent reads it); None when the text is invalid
-        or has no such rollout."""
+        """The route's percent in `text`; None when the text is invalid or has no such rollout."""
         try:
-            config = self.parse(text)
+            return percent_of(self.parse(text), route)
         except ConfigError:
             return None
-        found = next((r for r in config.routes if r.name == route), None)
-        return None if found is None or found.rollout is None else found.rollout.percent
 
     async def apply(
         self, route: str, transition: Transition, *, text: str, by: str, policy: Progressive | None = None,

@@ -5,10 +5,10 @@ decision about what differs."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from proxy.metrics.children import Children
 from proxy.metrics.labels import LATENCY_RATIO_BUCKETS, SHADOW_BODY_RESULTS, SHADOW_OUTCOMES
 
 __all__ = ["ShadowMetrics"]
@@ -48,7 +48,7 @@ class ShadowMetrics:
             ["route", "result"],
             registry=registry,
         )
-        self._outcome_children: dict[tuple[str, str], Any] = {}
+        self._outcome_children = Children(self.shadow_requests)
 
     def init_shadow(self, routes: Iterable[str]) -> None:
         """Shadowed routes show every outcome and result from the start, at 0 (dashboards need series)."""
@@ -61,12 +61,8 @@ class ShadowMetrics:
                 self.shadow_bodies_kept.labels(route, kept)
 
     def shadow_outcome(self, route: str, outcome: str) -> None:
-        """Once per request on a shadowed route: the child is looked up once per (route, outcome)."""
-        key = (route, outcome)
-        child = self._outcome_children.get(key)
-        if child is None:
-            child = self._outcome_children[key] = self.shadow_requests.labels(route, outcome)
-        child.inc()
+        """Once per request on a shadowed route."""
+        self._outcome_children((route, outcome)).inc()
 
     def shadow_compared(
         self, route: str, *, real: Iterable[str], noise: bool, latency_ratio: float | None

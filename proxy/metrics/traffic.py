@@ -5,12 +5,12 @@ children are kept, so a request costs dict lookups, not `labels()` calls). Part 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from proxy.metrics.children import Children
 from proxy.metrics.labels import DURATION_BUCKETS, KNOWN_METHODS
 
 __all__ = ["RolloutGauge", "TrafficMetrics"]
@@ -68,40 +68,23 @@ class TrafficMetrics:
         )
         self.rollout_percent = RolloutGauge()
         registry.register(self.rollout_percent)
-        self._request_children: dict[tuple[str, str, str, str, int], Any] = {}
-        self._duration_children: dict[tuple[str, str, str], Any] = {}
-        self._decision_children: dict[tuple[str, str], Any] = {}
+        self._request_children = Children(self.requests)
+        self._duration_children = Children(self.duration)
+        self._decision_children = Children(self.decisions)
 
     def observe_request(
         self, route: str, upstream: str, role: str, method: str, status: int, seconds: float
     ) -> None:
         method = method if method in KNOWN_METHODS else "OTHER"
-        key = (route, upstream, role, method, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self.requests.labels(route, upstream, role, method, str(status))
-            self._request_children[key] = child
-        child.inc()
-        dkey = (route, upstream, role)
-        hist = self._duration_children.get(dkey)
-        if hist is None:
-            hist = self._duration_children[dkey] = self.duration.labels(route, upstream, role)
-        hist.observe(seconds)
+        self._request_children((route, upstream, role, method, status)).inc()
+        self._duration_children((route, upstream, role)).observe(seconds)
 
     def observe_decision(self, route: str, reason: str) -> None:
-        key = (route, reason)
-        child = self._decision_children.get(key)
-        if child is None:
-            child = self._decision_children[key] = self.decisions.labels(route, reason)
-        child.inc()
+        self._decision_children((route, reason)).inc()
 
     def observe_shadow_call(self, route: str, upstream: str, seconds: float) -> None:
         """The candidate's shadow calls, as role="shadow" in the request duration histogram."""
-        key = (route, upstream, "shadow")
-        hist = self._duration_children.get(key)
-        if hist is None:
-            hist = self._duration_children[key] = self.duration.labels(*key)
-        hist.observe(seconds)
+        self._duration_children((route, upstream, "shadow")).observe(seconds)
 
     def upstream_error(self, route: str, upstream: str, kind: str) -> None:
         self.upstream_errors.labels(route, upstream, kind).inc()

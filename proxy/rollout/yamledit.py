@@ -25,7 +25,7 @@ from ruamel.yaml.error import YAMLError
 
 from proxy.config import Config, parse_config
 
-__all__ = ["EditError", "format_percent", "read_percent", "set_percent"]
+__all__ = ["EditError", "format_percent", "percent_of", "read_percent", "set_percent"]
 
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as one line break
 _NUMBER = re.compile(r"[-+]?[0-9._]*(?:[eE][-+]?[0-9]+)?")
@@ -39,7 +39,11 @@ class EditError(ValueError):
 def read_percent(text: str, route: str, *, filename: str = "routes.yaml") -> float | None:
     """The route's rollout.percent as the proxy reads the file; None when the file has no such route or
     the route has no rollout. Raises ConfigError when the text is not a valid routes.yaml."""
-    config = parse_config(text, filename=filename)
+    return percent_of(parse_config(text, filename=filename), route)
+
+
+def percent_of(config: Config, route: str) -> float | None:
+    """The route's rollout.percent in a parsed config; None without such a route or rollout."""
     found = next((r for r in config.routes if r.name == route), None)
     return None if found is None or found.rollout is None else found.rollout.percent
 
